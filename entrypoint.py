@@ -1,0 +1,6 @@
+"""Container entrypoint: runs the jux-submit CLI and nothing else."""
+
+from jux_submit.cli import run
+
+if __name__ == "__main__":
+    raise SystemExit(run())

@@ -1,0 +1,5 @@
+"""``python -m jux_submit``: the same as the console script."""
+
+from jux_submit.cli import run
+
+raise SystemExit(run())

@@ -1,0 +1,232 @@
+"""Frozen data passed between the pipeline stages, and the run summary the reporters render."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, replace
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class CIContext:
+    """Where a report came from: the CI run and the source under test.
+
+    Every field is a string or None (``is_ci`` is a bool); numbers are strings. The first
+    seventeen keys are the documented ``jux-submit detect --json`` contract; the rest feed the
+    ``ci:*`` properties of CONTRACT.md.
+    """
+
+    is_ci: bool = False
+    provider: str | None = None
+    branch: str | None = None
+    tag: str | None = None
+    commit: str | None = None
+    pull_request: str | None = None
+    pr_source_branch: str | None = None
+    pr_target_branch: str | None = None
+    build_id: str | None = None
+    build_number: str | None = None
+    build_url: str | None = None
+    job_name: str | None = None
+    job_url: str | None = None
+    repository: str | None = None
+    repository_url: str | None = None
+    workspace: str | None = None
+    actor: str | None = None
+    # extras
+    job_id: str | None = None
+    run_attempt: str | None = None
+    event: str | None = None
+    merge_commit: str | None = None
+    server_url: str | None = None
+    project: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def with_values(self, **changes: str | None) -> CIContext:
+        """A copy with the given fields replaced (None values are applied too)."""
+        return replace(self, **changes)
+
+    def fill_missing(self, other: CIContext) -> CIContext:
+        """A copy where every empty field takes ``other``'s value (used for the git fallback)."""
+        changes = {
+            f.name: getattr(other, f.name)
+            for f in fields(self)
+            if f.name != "is_ci" and getattr(self, f.name) in (None, "")
+            and getattr(other, f.name) not in (None, "")
+        }
+        return replace(self, **changes) if changes else self
+
+
+class Status(StrEnum):
+    """Outcome of one report file."""
+
+    SUBMITTED = "submitted"
+    INVALID = "invalid"
+    FAILED = "failed"  # not accepted, for a reason a later attempt could fix (kept in the outbox)
+    REJECTED = "rejected"  # refused by the server for its content (400, 413, 422)
+    DRY_RUN = "dry-run"
+    SKIPPED = "skipped"
+
+
+class PayloadMode(StrEnum):
+    RAW = "raw"
+    PACKAGE = "package"
+
+
+@dataclass(frozen=True)
+class Counts:
+    tests: int = 0
+    failures: int = 0
+    errors: int = 0
+    skipped: int = 0
+    time: float = 0.0
+
+    def __add__(self, other: Counts) -> Counts:
+        return Counts(
+            self.tests + other.tests,
+            self.failures + other.failures,
+            self.errors + other.errors,
+            self.skipped + other.skipped,
+            round(self.time + other.time, 6),
+        )
+
+
+@dataclass(frozen=True)
+class ReportFile:
+    """A file found by discovery: absolute path and path relative to the working directory."""
+
+    path: Path
+    relpath: str
+    size: int = 0
+
+
+@dataclass(frozen=True)
+class ValidationProblem:
+    """Why a file is not a valid JUnit report (a value, not an exception)."""
+
+    message: str
+    line: int | None = None
+    column: int | None = None
+
+    def __str__(self) -> str:
+        where = ""
+        if self.line is not None:
+            where = f"line {self.line}" + (f", column {self.column}" if self.column else "") + ": "
+        return where + self.message
+
+
+@dataclass(frozen=True)
+class ValidReport:
+    """A report that parsed as JUnit XML, with its counts and what enrichment needs to know."""
+
+    file: ReportFile
+    counts: Counts
+    encoding: str = "UTF-8"
+    is_signed: bool = False
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file to carry in a package: where it is, its name inside ``attachments/``, its test."""
+
+    path: Path
+    name: str
+    attachment_for: str | None = None
+
+
+@dataclass(frozen=True)
+class Payload:
+    """What will be sent for one report (or one combined run).
+
+    ``body`` holds the bytes in memory, or ``body_path`` names a file on disk holding them
+    (large reports are streamed from there). ``properties_added`` is what enrichment wrote.
+    """
+
+    mode: PayloadMode
+    mode_reason: str
+    content_type: str
+    endpoint: str  # path relative to the server root, e.g. /api/v1/junit/submit
+    size: int
+    body: bytes | None = None
+    body_path: Path | None = None
+    body_offset: int = 0
+    body_prefix: bytes = b""
+    properties_added: tuple[tuple[str, str], ...] = ()
+    warnings: tuple[str, ...] = ()
+    entries: tuple[tuple[str, int], ...] = ()  # package entries and sizes, for dry runs
+    sha256: str = ""
+
+
+@dataclass(frozen=True)
+class FileError:
+    """A per-file failure: kind (stable), message, suggestions. Never contains a secret."""
+
+    kind: str
+    message: str
+    suggestions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """The outcome for one report found (or one combined submission)."""
+
+    path: str  # relative to the working directory
+    status: Status
+    counts: Counts | None = None
+    mode: PayloadMode | None = None
+    mode_reason: str | None = None
+    size: int | None = None
+    endpoint: str | None = None
+    test_run_id: str | None = None
+    http_status: int | None = None
+    attempts: int = 0
+    error: FileError | None = None
+    warnings: tuple[str, ...] = ()
+    properties_added: tuple[tuple[str, str], ...] = ()
+    entries: tuple[tuple[str, int], ...] = ()
+    outbox_path: str | None = None
+    duration: float = 0.0
+    line: int | None = None  # for annotations: where the problem is in the file
+    column: int | None = None
+
+    def with_status(self, status: Status, **changes: Any) -> FileResult:
+        return replace(self, status=status, **changes)
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """Everything a reporter needs: the results, in the order the files were found."""
+
+    files: tuple[FileResult, ...]
+    context: CIContext
+    server_root: str | None
+    dry_run: bool
+    duration: float = 0.0
+    warnings: tuple[str, ...] = ()
+    no_reports: bool = False
+    interrupted: bool = False
+    server_version: str | None = None
+    patterns: tuple[str, ...] = field(default_factory=tuple)
+
+    def count(self, status: Status) -> int:
+        return sum(1 for f in self.files if f.status is status)
+
+    @property
+    def totals(self) -> Counts:
+        total = Counts()
+        for result in self.files:
+            if result.counts is not None and result.status is not Status.INVALID:
+                total = total + result.counts
+        return total
+
+    @property
+    def test_run_ids(self) -> tuple[str, ...]:
+        return tuple(f.test_run_id for f in self.files if f.test_run_id)
+
+    @property
+    def has_failures(self) -> bool:
+        bad = (Status.INVALID, Status.FAILED, Status.REJECTED)
+        return any(f.status in bad for f in self.files)
