@@ -1,0 +1,35 @@
+# jux-submit container image: the GitHub Action's image, the GitLab template's image and the
+# image for `docker run` in any other CI. Build: docker build -t jux-submit .
+# BASE_IMAGE lets air-gapped builds use a local stand-in with the same layout.
+ARG BASE_IMAGE=python:3.12-slim
+
+# --- stage 1: build the wheel (build backend comes from PyPI, stays in this stage) ----------
+FROM ${BASE_IMAGE} AS build
+WORKDIR /src
+COPY pyproject.toml README.md* ./
+COPY src ./src
+RUN python -m pip wheel --no-cache-dir --no-deps --wheel-dir /dist .
+
+# --- stage 2: the runtime image: the wheel plus pinned dependencies, nothing else ----------
+FROM ${BASE_IMAGE}
+ARG VERSION=1.0.0
+LABEL org.opencontainers.image.title="jux-submit" \
+      org.opencontainers.image.description="Submit JUnit XML test reports from any CI pipeline to a Jux server" \
+      org.opencontainers.image.source="https://github.com/jux-tools/submit-action" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.licenses="Apache-2.0"
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+COPY docker/constraints.txt /tmp/constraints.txt
+# --only-binary: every dependency has a wheel, so no compiler is ever needed or left behind
+RUN --mount=type=bind,from=build,source=/dist,target=/dist \
+    python -m pip install --no-cache-dir --no-compile --only-binary=:all: \
+        --constraint /tmp/constraints.txt /dist/*.whl \
+    && rm /tmp/constraints.txt \
+    && jux-submit --version
+# No USER line on purpose: GitHub runs container actions as root (and so must we, to write
+# the mounted workspace and the runner's file-command files). No WORKDIR either: the runner
+# and GitLab set the working directory to the checkout.
+# The console script calls jux_submit.cli.run, exactly as entrypoint.py does.
+ENTRYPOINT ["jux-submit"]
