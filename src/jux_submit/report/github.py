@@ -1,0 +1,387 @@
+"""GitHub Actions output: log groups, the API-key mask, annotations, job summary, step outputs.
+
+Pure ``render_*`` functions turn a ``RunSummary`` into text; ``GithubReporter`` writes it to
+stdout and to the files the runner names in ``GITHUB_STEP_SUMMARY`` and ``GITHUB_OUTPUT``.
+A failed write is only a warning (the submissions already happened).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+from jux_submit.models import FileResult, RunSummary, Status
+
+if TYPE_CHECKING:
+    from jux_submit.settings import Settings
+
+LOG = logging.getLogger(__name__)
+
+#: GitHub rejects a step summary over 1 MiB (the runner's per-step limit is 1024 KiB);
+#: stay well below it so the note about truncation always fits.
+MAX_SUMMARY_BYTES = 1_000_000
+#: Longest problem message shown in one table cell or annotation.
+MAX_MESSAGE_CHARS = 500
+
+STATUS_LABELS: Mapping[Status, str] = {
+    Status.SUBMITTED: "✅ submitted",
+    Status.DRY_RUN: "🔍 dry run",
+    Status.INVALID: "❌ invalid",
+    Status.REJECTED: "❌ rejected",
+    Status.FAILED: "⚠️ not sent (outbox)",
+    Status.SKIPPED: "⏭️ skipped",
+}
+OUTPUT_NAMES = ("submitted", "failed", "invalid", "test-run-ids", "results-file")
+
+
+# --- workflow-command escaping (actions/toolkit: command.ts) -------------------------------
+
+
+def escape_data(text: str) -> str:
+    """Escape the message part of a workflow command (``%``, CR and LF)."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def escape_property(text: str) -> str:
+    """Escape a property value of a workflow command (the data rules plus ``:`` and ``,``)."""
+    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def format_command(command: str, message: str, properties: Mapping[str, str] | None = None) -> str:
+    """One ``::command prop=value,...::message`` line, escaped."""
+    props = ",".join(
+        f"{key}={escape_property(value)}" for key, value in (properties or {}).items() if value
+    )
+    return f"::{command}{' ' + props if props else ''}::{escape_data(message)}"
+
+
+# --- annotations -------------------------------------------------------------------------
+
+
+def _shorten(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _problem(result: FileResult) -> str:
+    if result.error is None:
+        return result.status.value
+    text = result.error.message
+    if result.error.suggestions:
+        text += " (" + "; ".join(result.error.suggestions) + ")"
+    return text
+
+
+def render_annotations(summary: RunSummary, path_prefix: str = "") -> list[str]:
+    """``::error``/``::warning`` lines for problem reports and run warnings, in file order.
+
+    Invalid and rejected reports are errors; reports kept in the outbox (retryable) and
+    per-file warnings are warnings. ``path_prefix`` turns paths relative to the working
+    directory into paths relative to the repository root, which GitHub needs to link them.
+    """
+    lines: list[str] = []
+    for result in summary.files:
+        file_path = path_prefix + result.path
+        props: dict[str, str] = {"file": file_path}
+        if result.status is Status.INVALID:
+            if result.line is not None:
+                props["line"] = str(result.line)
+                if result.column is not None:
+                    props["col"] = str(result.column)
+            props["title"] = "Invalid JUnit report"
+            lines.append(format_command("error", _shorten(_problem(result)), props))
+        elif result.status is Status.REJECTED:
+            props["title"] = "Report rejected by the Jux server"
+            lines.append(format_command("error", _shorten(_problem(result)), props))
+        elif result.status is Status.FAILED:
+            props["title"] = "Report not submitted"
+            message = _problem(result)
+            if result.outbox_path:
+                message += f"; kept in {result.outbox_path} for 'jux-submit resubmit'"
+            lines.append(format_command("warning", _shorten(message), props))
+        for warning in result.warnings:
+            lines.append(format_command("warning", _shorten(warning), {"file": file_path}))
+    if summary.no_reports:
+        patterns = ", ".join(summary.patterns) or "the default patterns"
+        lines.append(
+            format_command(
+                "warning", f"No JUnit XML report matched {patterns}", {"title": "No reports found"}
+            )
+        )
+    for warning in summary.warnings:
+        lines.append(format_command("warning", _shorten(warning)))
+    return lines
+
+
+# --- job summary ---------------------------------------------------------------------------
+
+
+def _cell(text: str) -> str:
+    """Text safe inside a Markdown table cell."""
+    return (
+        text.replace("\\", "\\\\")
+        .replace("|", "\\|")
+        .replace("\r", " ")
+        .replace("\n", " ")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+    )
+
+
+def _code(text: str) -> str:
+    """``text`` as inline code inside a table cell (only ``|`` and line breaks need care)."""
+    inner = text.replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+    return f"`` {inner} ``" if "`" in inner else f"`{inner}`"
+
+
+def format_test_run_url(server_root: str | None, test_run_id: str) -> str | None:
+    """The web page of a test run: ``{server_root}/test_runs/{id}``.
+
+    Assumption: the Jux web UI serves test runs at ``/test_runs/<id>`` under the server root
+    (the API lives under ``/api/v1`` of the same root).
+    """
+    if not server_root:
+        return None
+    return f"{server_root.rstrip('/')}/test_runs/{test_run_id}"
+
+
+def _headline(summary: RunSummary) -> str:
+    parts: list[str] = []
+    for status, word in (
+        (Status.SUBMITTED, "submitted"),
+        (Status.DRY_RUN, "checked (dry run)"),
+        (Status.INVALID, "invalid"),
+        (Status.REJECTED, "rejected"),
+        (Status.FAILED, "not sent"),
+        (Status.SKIPPED, "skipped"),
+    ):
+        n = summary.count(status)
+        if n:
+            parts.append(f"{n} {word}")
+    total = len(summary.files)
+    noun = "report" if total == 1 else "reports"
+    return f"## Jux: {total} {noun}" + (" — " + ", ".join(parts) if parts else "")
+
+
+def _row(result: FileResult, server_root: str | None) -> str:
+    counts = result.counts
+    numbers = (
+        [str(counts.tests), str(counts.failures), str(counts.errors), str(counts.skipped)]
+        if counts is not None and result.status is not Status.INVALID
+        else ["", "", "", ""]
+    )
+    run = ""
+    if result.test_run_id:
+        url = format_test_run_url(server_root, result.test_run_id)
+        run = f"[{_cell(result.test_run_id)}]({url})" if url else _code(result.test_run_id)
+    status = STATUS_LABELS.get(result.status, result.status.value)
+    return "| " + " | ".join([_code(result.path), status, *numbers, run]) + " |"
+
+
+def _problem_line(result: FileResult) -> str:
+    where = ""
+    if result.line is not None:
+        where = f" (line {result.line}" + (f", column {result.column}" if result.column else "")
+        where += ")"
+    return f"- {_code(result.path)}{where}: {_cell(_shorten(_problem(result)))}"
+
+
+def render_step_summary(summary: RunSummary, max_bytes: int = MAX_SUMMARY_BYTES) -> str:
+    """The Markdown job summary: headline, one table row per report, totals, problems.
+
+    Rows (then problem lines) are dropped from the end when the text would exceed
+    ``max_bytes`` in UTF-8, and a note says how many were left out; Markdown stays valid.
+    """
+    server_root = None if summary.dry_run else summary.server_root
+    head: list[str] = [_headline(summary), ""]
+    if summary.dry_run:
+        head += ["Dry run: nothing was sent to the server.", ""]
+    if summary.no_reports:
+        patterns = ", ".join(f"`{_cell(p)}`" for p in summary.patterns) or "the default patterns"
+        head += [f"No JUnit XML report matched {patterns}.", ""]
+    if summary.interrupted:
+        head += ["The run was interrupted; the reports below were handled before it stopped.", ""]
+
+    table_head = [
+        "| Report | Status | Tests | Failures | Errors | Skipped | Test run |",
+        "| --- | --- | ---: | ---: | ---: | ---: | --- |",
+    ]
+    rows = [_row(result, server_root) for result in summary.files]
+    totals = summary.totals
+    total_row = (
+        f"| **Total** | | **{totals.tests}** | **{totals.failures}** | **{totals.errors}** "
+        f"| **{totals.skipped}** | |"
+    )
+    problems = [
+        _problem_line(r)
+        for r in summary.files
+        if r.status in (Status.INVALID, Status.REJECTED, Status.FAILED)
+    ]
+    warnings = [f"- {_cell(_shorten(w))}" for w in summary.warnings]
+
+    def assemble(n_rows: int, n_problems: int, dropped: int) -> str:
+        lines = list(head)
+        if summary.files:
+            lines += [*table_head, *rows[:n_rows], total_row, ""]
+        if problems[:n_problems]:
+            lines += ["### Problems", "", *problems[:n_problems], ""]
+        if warnings and not dropped:
+            lines += ["### Warnings", "", *warnings, ""]
+        if dropped:
+            lines += [
+                f"_Summary truncated: {dropped} more line(s) left out to stay under GitHub's "
+                "1 MiB step-summary limit. The results file has every report._",
+                "",
+            ]
+        return "\n".join(lines)
+
+    text = assemble(len(rows), len(problems), 0)
+    if len(text.encode("utf-8")) <= max_bytes:
+        return text
+    # Drop problem lines first, then table rows, until the text (with the note) fits.
+    n_rows, n_problems = len(rows), len(problems)
+    while True:
+        if n_problems:
+            n_problems -= 1
+        elif n_rows:
+            n_rows -= 1
+        dropped = (len(rows) - n_rows) + (len(problems) - n_problems) + len(warnings)
+        text = assemble(n_rows, n_problems, dropped)
+        if len(text.encode("utf-8")) <= max_bytes or (n_rows == 0 and n_problems == 0):
+            return text
+
+
+# --- step outputs --------------------------------------------------------------------------
+
+
+def output_values(summary: RunSummary, results_file: str) -> dict[str, str]:
+    """The Action's outputs, in declaration order (see action.yml)."""
+    failed = summary.count(Status.FAILED) + summary.count(Status.REJECTED)
+    return {
+        "submitted": str(summary.count(Status.SUBMITTED)),
+        "failed": str(failed),
+        "invalid": str(summary.count(Status.INVALID)),
+        "test-run-ids": json.dumps(list(summary.test_run_ids)),
+        "results-file": results_file,
+    }
+
+
+def render_outputs(summary: RunSummary, results_file: str, delimiter: str = "") -> str:
+    """``GITHUB_OUTPUT`` text using the ``name<<DELIMITER`` syntax for every output.
+
+    The writer passes a random delimiter; tests pass a fixed one.
+    """
+    delimiter = delimiter or f"ghadelimiter_{uuid.uuid4()}"
+    lines: list[str] = []
+    for name, value in output_values(summary, results_file).items():
+        if delimiter in value:  # cannot happen with a random delimiter; never write ambiguity
+            raise ValueError(f"output {name!r} contains the delimiter")
+        lines += [f"{name}<<{delimiter}", value, delimiter]
+    return "\n".join(lines) + "\n"
+
+
+# --- writer --------------------------------------------------------------------------------
+
+
+def secret_values(settings: Settings) -> list[str]:
+    """Every secret line to mask: the API key, and the signing key and its passphrase."""
+    values: list[str] = []
+    for secret in (settings.api_key, settings.signing_key_password, settings.signing_key):
+        if not secret:
+            continue
+        if secret is settings.signing_key and "-----BEGIN" not in secret:
+            continue  # a file path, not the key itself
+        values += [line.strip() for line in secret.splitlines() if line.strip()]
+    return values
+
+
+def redact(text: str, secrets: Sequence[str]) -> str:
+    """``text`` with every secret replaced by ``***`` (defence in depth: none is expected)."""
+    for secret in sorted(secrets, key=len, reverse=True):
+        if len(secret) >= 4:
+            text = text.replace(secret, "***")
+    return text
+
+
+def relative_to_workspace(path: Path, environ: Mapping[str, str]) -> str:
+    """``path`` relative to ``GITHUB_WORKSPACE`` when inside it (valid in later steps too:
+    a container action sees ``/github/workspace``, the steps after it the host path)."""
+    workspace = environ.get("GITHUB_WORKSPACE", "").strip()
+    if workspace:
+        try:
+            return path.resolve().relative_to(Path(workspace).resolve()).as_posix()
+        except ValueError:
+            pass
+    return str(path)
+
+
+def results_file_of(settings: Settings) -> Path | None:
+    """Where the JSON result file was written (``--json``), or None (unset or stdout)."""
+    if not settings.json or settings.json == "-":
+        return None
+    path = Path(settings.json)
+    return path if path.is_absolute() else settings.working_directory / path
+
+
+class GithubReporter:
+    """Writes GitHub's workflow commands to ``stream`` and the summary/output files."""
+
+    def __init__(self, environ: Mapping[str, str], stream: TextIO | None = None) -> None:
+        self.environ = environ
+        self.stream = stream if stream is not None else sys.stdout
+        self._secrets: list[str] = []
+
+    def _emit(self, line: str) -> None:
+        self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def start(self, settings: Settings) -> None:
+        """Mask the secrets first, so the runner hides them in every later log line."""
+        self._secrets = secret_values(settings)
+        for value in self._secrets:
+            # the one place a secret is printed: the runner consumes the line and masks it
+            self._emit(f"::add-mask::{escape_data(value)}")
+
+    @contextmanager
+    def log_group(self, title: str) -> Iterator[None]:
+        """A foldable ``::group::`` around the log lines written inside the block."""
+        self._emit(f"::group::{escape_data(title)}")
+        try:
+            yield
+        finally:
+            self._emit("::endgroup::")
+
+    def finish(self, summary: RunSummary, settings: Settings) -> None:
+        """Annotations to the log, then the job summary and outputs to the runner's files."""
+        prefix = relative_to_workspace(settings.working_directory, self.environ)
+        prefix = "" if prefix in (".", "") or prefix.startswith("/") else prefix + "/"
+        for line in render_annotations(summary, prefix):
+            self._emit(redact(line, self._secrets))
+        results = results_file_of(settings)
+        results_text = (
+            relative_to_workspace(results, self.environ)
+            if results is not None and results.is_file()
+            else ""
+        )
+        self._append("GITHUB_STEP_SUMMARY", render_step_summary(summary) + "\n")
+        self._append("GITHUB_OUTPUT", render_outputs(summary, results_text))
+
+    def _append(self, variable: str, text: str) -> None:
+        target = self.environ.get(variable, "").strip()
+        if not target:
+            LOG.warning(
+                "%s is not set; skipping the %s",
+                variable,
+                "job summary" if variable == "GITHUB_STEP_SUMMARY" else "step outputs",
+            )
+            return
+        try:
+            with Path(target).open("a", encoding="utf-8") as handle:
+                handle.write(redact(text, self._secrets))
+        except OSError as exc:
+            LOG.warning("could not write %s (%s): %s", variable, target, exc.strerror or exc)

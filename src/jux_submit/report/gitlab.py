@@ -1,0 +1,141 @@
+"""GitLab CI output: collapsible log sections and the dotenv report with the test run ids.
+
+The dotenv file (default ``jux-submit.env`` in ``CI_PROJECT_DIR``, or the path in
+``JUX_DOTENV``) is what the template's ``artifacts: reports: dotenv`` picks up, so later jobs
+get ``JUX_TEST_RUN_IDS``. A failed write is only a warning.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+from jux_submit.models import RunSummary, Status
+
+if TYPE_CHECKING:
+    from jux_submit.settings import Settings
+
+LOG = logging.getLogger(__name__)
+
+DEFAULT_DOTENV = "jux-submit.env"
+DOTENV_VARIABLE = "JUX_DOTENV"
+#: GitLab refuses a dotenv report over 5 KiB; keep the ids within a safe share of it.
+MAX_DOTENV_BYTES = 4096
+_SECTION_NAME_RE = re.compile(r"[^a-z0-9_.-]+")
+_ESC = "\x1b"
+
+
+def section_start(name: str, title: str, timestamp: int, *, collapsed: bool = True) -> str:
+    """The line that opens a collapsible section (GitLab's ``section_start`` marker)."""
+    options = "[collapsed=true]" if collapsed else ""
+    return f"{_ESC}[0Ksection_start:{timestamp}:{name}{options}\r{_ESC}[0K{title}"
+
+
+def section_end(name: str, timestamp: int) -> str:
+    """The line that closes the section ``name``."""
+    return f"{_ESC}[0Ksection_end:{timestamp}:{name}\r{_ESC}[0K"
+
+
+def section_name(title: str, index: int) -> str:
+    """A section name GitLab accepts (lower-case letters, digits, ``_.-``), unique per run."""
+    slug = _SECTION_NAME_RE.sub("_", title.lower()).strip("_")[:40] or "section"
+    return f"jux_{index}_{slug}"
+
+
+def dotenv_values(summary: RunSummary) -> dict[str, str]:
+    """The variables later jobs receive, in a fixed order.
+
+    ``JUX_TEST_RUN_IDS`` is comma-separated. When the ids would push the file past
+    ``MAX_DOTENV_BYTES`` the list is cut and ``JUX_TEST_RUN_IDS_TRUNCATED=true`` is added.
+    """
+    failed = summary.count(Status.FAILED) + summary.count(Status.REJECTED)
+    values = {
+        "JUX_SUBMITTED": str(summary.count(Status.SUBMITTED)),
+        "JUX_FAILED": str(failed),
+        "JUX_INVALID": str(summary.count(Status.INVALID)),
+        "JUX_TEST_RUN_IDS": "",
+    }
+    flag_line = "JUX_TEST_RUN_IDS_TRUNCATED=true\n"
+    budget = MAX_DOTENV_BYTES - len(_format_dotenv(values)) - len(flag_line)
+    ids: list[str] = []
+    used = 0
+    truncated = False
+    for test_run_id in summary.test_run_ids:
+        clean = re.sub(r"[\s,\"'=]", "", test_run_id)
+        cost = len(clean.encode("utf-8")) + (1 if ids else 0)
+        if used + cost > budget:
+            truncated = True
+            break
+        ids.append(clean)
+        used += cost
+    values["JUX_TEST_RUN_IDS"] = ",".join(ids)
+    if truncated:
+        values["JUX_TEST_RUN_IDS_TRUNCATED"] = "true"
+    return values
+
+
+def _format_dotenv(values: Mapping[str, str]) -> str:
+    return "".join(f"{name}={value}\n" for name, value in values.items())
+
+
+def render_dotenv(summary: RunSummary) -> str:
+    """The dotenv report: one ``NAME=value`` line per variable, no quotes, no newlines."""
+    return _format_dotenv(dotenv_values(summary))
+
+
+def dotenv_path(environ: Mapping[str, str], cwd: Path) -> Path:
+    """``JUX_DOTENV`` if set, else ``jux-submit.env``; relative paths are taken from
+    ``CI_PROJECT_DIR`` (where GitLab collects artifacts), else from ``cwd``."""
+    base = Path(environ.get("CI_PROJECT_DIR", "").strip() or cwd)
+    chosen = environ.get(DOTENV_VARIABLE, "").strip() or DEFAULT_DOTENV
+    path = Path(chosen)
+    return path if path.is_absolute() else base / path
+
+
+class GitlabReporter:
+    """Writes collapsible sections to ``stream`` and the dotenv report when the run ends."""
+
+    def __init__(
+        self,
+        environ: Mapping[str, str],
+        stream: TextIO | None = None,
+        clock: Callable[[], float] = time.time,
+        cwd: Path | None = None,
+    ) -> None:
+        self.environ = environ
+        self.stream = stream if stream is not None else sys.stdout
+        self.clock = clock
+        self.cwd = cwd
+        self._sections = 0
+
+    def _emit(self, line: str) -> None:
+        self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def start(self, settings: Settings) -> None:
+        """Nothing to set up: GitLab masks secrets itself (masked CI/CD variables)."""
+
+    @contextmanager
+    def log_group(self, title: str) -> Iterator[None]:
+        """A collapsed section around the log lines written inside the block."""
+        self._sections += 1
+        name = section_name(title, self._sections)
+        self._emit(section_start(name, title, int(self.clock())))
+        try:
+            yield
+        finally:
+            self._emit(section_end(name, int(self.clock())))
+
+    def finish(self, summary: RunSummary, settings: Settings) -> None:
+        """Write the dotenv report (also in dry runs, so the variables always exist)."""
+        path = dotenv_path(self.environ, self.cwd or settings.working_directory)
+        try:
+            path.write_text(render_dotenv(summary), encoding="utf-8")
+        except OSError as exc:
+            LOG.warning("could not write the dotenv report %s: %s", path, exc.strerror or exc)
