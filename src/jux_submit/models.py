@@ -47,14 +47,15 @@ class CIContext:
 
     def with_values(self, **changes: str | None) -> CIContext:
         """A copy with the given fields replaced (None values are applied too)."""
-        return replace(self, **changes)
+        return replace(self, **changes)  # type: ignore[arg-type]
 
     def fill_missing(self, other: CIContext) -> CIContext:
         """A copy where every empty field takes ``other``'s value (used for the git fallback)."""
         changes = {
             f.name: getattr(other, f.name)
             for f in fields(self)
-            if f.name != "is_ci" and getattr(self, f.name) in (None, "")
+            if f.name != "is_ci"
+            and getattr(self, f.name) in (None, "")
             and getattr(other, f.name) not in (None, "")
         }
         return replace(self, **changes) if changes else self

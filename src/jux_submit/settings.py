@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
-import os
+import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -103,104 +103,329 @@ _ALL = (Command.SUBMIT, Command.DETECT, Command.PACKAGE, Command.RESUBMIT)
 #: The option table. README, action.yml, composite/action.yml and the GitLab template are
 #: checked against it by tests/unit/test_contract_docs.py.
 OPTIONS: tuple[Option, ...] = (
-    Option("reports", "JUX_REPORTS", Kind.LIST, DEFAULT_PATTERNS,
-           "glob patterns of JUnit XML files, relative to the working directory; '**' recurses, "
-           "'!pattern' excludes (env/input: newline- or comma-separated)",
-           commands=(Command.SUBMIT, Command.PACKAGE), metavar="PATTERN"),
-    Option("api-url", "JUX_API_URL", Kind.STR, None,
-           "Jux server root or API root (https://jux.example.com or .../api/v1); required "
-           "unless --dry-run", flags=("--api-url",), metavar="URL",
-           commands=(Command.SUBMIT, Command.RESUBMIT)),
-    Option("api-key", "JUX_API_KEY", Kind.STR, None,
-           "API key sent as 'Authorization: Bearer'; environment or secret only, never a flag",
-           aliases=("JUX_BEARER_TOKEN",), is_secret=True,
-           commands=(Command.SUBMIT, Command.RESUBMIT)),
-    Option("project", "JUX_PROJECT", Kind.STR, None,
-           "project name (default: repository name from CI, then git remote, then folder name)",
-           flags=("--project",), commands=_ALL, default_text="detected"),
-    Option("branch", "JUX_BRANCH", Kind.STR, None, "branch name (default: detected)",
-           flags=("--branch",), commands=_ALL, default_text="detected"),
-    Option("commit", "JUX_COMMIT_SHA", Kind.STR, None, "commit SHA (default: detected)",
-           flags=("--commit",), commands=_ALL, default_text="detected"),
-    Option("tags", "JUX_TAGS", Kind.LIST, (), "comma-separated tags, recorded as jux:tags",
-           flags=("--tags",), metavar="TAG,..."),
-    Option("environment", "JUX_ENVIRONMENT", Kind.STR, "test",
-           "test environment name, recorded as jux:environment", flags=("--environment",)),
-    Option("timeout", "JUX_SUBMIT_TIMEOUT", Kind.FLOAT, 30.0,
-           "per-request timeout in seconds", flags=("--timeout",), aliases=("JUX_API_TIMEOUT",),
-           minimum=0.001, metavar="SECONDS", commands=(Command.SUBMIT, Command.RESUBMIT)),
-    Option("retries", "JUX_SUBMIT_RETRIES", Kind.INT, 3,
-           "retries after a connection failure, 429 or 5xx (backoff 1 s, 2 s, 4 s ...)",
-           flags=("--retries",), aliases=("JUX_API_MAX_RETRIES",), minimum=0,
-           commands=(Command.SUBMIT, Command.RESUBMIT)),
-    Option("max-retry-wait", "JUX_MAX_RETRY_WAIT", Kind.FLOAT, 120.0,
-           "longest single wait between retries, whatever Retry-After asks (seconds)",
-           flags=("--max-retry-wait",), minimum=0, metavar="SECONDS",
-           commands=(Command.SUBMIT, Command.RESUBMIT)),
-    Option("deadline", "JUX_DEADLINE", Kind.FLOAT, 600.0,
-           "overall time budget for submissions; what is left after it goes to the outbox",
-           flags=("--deadline",), minimum=0.001, metavar="SECONDS",
-           commands=(Command.SUBMIT, Command.RESUBMIT)),
-    Option("parallel", "JUX_PARALLEL", Kind.INT, 4, "files processed and sent at once",
-           flags=("--parallel",), minimum=1, metavar="N"),
-    Option("dry-run", "JUX_DRY_RUN", Kind.BOOL, False,
-           "run every stage except the network and show what would be sent",
-           flags=("--dry-run",)),
-    Option("fail-on-error", "JUX_FAIL_ON_ERROR", Kind.BOOL, False,
-           "exit 1 when any report is invalid or not accepted",
-           flags=("--fail-on-error", "--strict"), aliases=("JUX_STRICT",), commands=_ALL),
-    Option("if-no-files-found", "JUX_IF_NO_FILES_FOUND", Kind.CHOICE, IfNoFilesFound.WARN,
-           "what to do when no report matches", flags=("--if-no-files-found",),
-           choices=tuple(IfNoFilesFound), commands=(Command.SUBMIT, Command.PACKAGE)),
-    Option("working-directory", "JUX_WORKING_DIRECTORY", Kind.STR, None,
-           "folder the patterns are relative to (default: the CI workspace, else the "
-           "current directory)", flags=("--working-directory",), metavar="DIR",
-           commands=_ALL, default_text="CI workspace, else current directory"),
-    Option("json", "JUX_JSON", Kind.STR, None,
-           "write the run result as JSON to PATH ('-' for stdout)", flags=("--json",),
-           metavar="PATH", commands=_ALL),
-    Option("env-var", "JUX_ENV_VARS", Kind.LIST, (),
-           "environment variable to record as an env:NAME property (repeatable)",
-           flags=("--env-var",), metavar="NAME"),
-    Option("allow-insecure-http", "JUX_ALLOW_INSECURE_HTTP", Kind.BOOL, False,
-           "allow sending the API key over plain http:// to a host other than loopback",
-           flags=("--allow-insecure-http",), commands=(Command.SUBMIT, Command.RESUBMIT)),
-    Option("mode", "JUX_MODE", Kind.CHOICE, Mode.AUTO,
-           "raw XML, .jxz package, or auto (package when attachments or a signing key exist)",
-           flags=("--mode",), choices=tuple(Mode)),
-    Option("attachments", "JUX_ATTACHMENTS", Kind.LIST, (),
-           "glob of files attached to every package (repeatable)", flags=("--attach",),
-           metavar="GLOB"),
-    Option("signing-key", "JUX_SIGNING_KEY", Kind.STR, None,
-           "PEM private key (RSA or ECDSA), as a file path or the PEM text, to sign packages",
-           flags=("--signing-key",), is_secret=True, metavar="PATH|PEM"),
-    Option("signing-key-password", "JUX_SIGNING_KEY_PASSWORD", Kind.STR, None,
-           "passphrase of the signing key; environment or secret only", is_secret=True),
-    Option("signing-cert", "JUX_SIGNING_CERT", Kind.STR, None,
-           "PEM X.509 certificate matching the signing key, as a file path or the PEM text",
-           flags=("--signing-cert",), metavar="PATH|PEM"),
-    Option("max-package-size", "JUX_MAX_PACKAGE_SIZE", Kind.SIZE, 50 * MEGABYTE,
-           "largest package sent (bytes, or with a unit: 50MB, 25MiB)",
-           flags=("--max-package-size",), metavar="SIZE", default_text="50MB"),
-    Option("combine", "JUX_COMBINE", Kind.BOOL, False,
-           "merge every valid report of the run into one test run", flags=("--combine",)),
-    Option("outbox", "JUX_OUTBOX", Kind.STR, DEFAULT_OUTBOX,
-           "folder where submissions that failed for a retryable reason are kept "
-           "(relative to the working directory)", flags=("--outbox",), metavar="DIR",
-           commands=(Command.SUBMIT, Command.RESUBMIT)),
-    Option("huge-xml", "JUX_HUGE_XML", Kind.BOOL, False,
-           "lift the XML parser's safety limits (text nodes over 10 MB, deep nesting)",
-           flags=("--huge-xml",), commands=(Command.SUBMIT, Command.PACKAGE)),
-    Option("config", "JUX_CONFIG", Kind.STR, None,
-           "YAML config file with the same keys as the flags (default: .jux.yml in the "
-           "working directory, if present)", flags=("--config",), metavar="PATH",
-           commands=_ALL, default_text=".jux.yml"),
-    Option("verbose", "JUX_VERBOSE", Kind.BOOL, False, "log every step (headers redacted)",
-           flags=("-v", "--verbose"), commands=_ALL),
-    Option("quiet", "JUX_QUIET", Kind.BOOL, False, "print only warnings, errors and totals",
-           flags=("-q", "--quiet"), commands=_ALL),
-    Option("debug", "JUX_DEBUG", Kind.BOOL, False,
-           "show a traceback for unexpected errors", flags=("--debug",), commands=_ALL),
+    Option(
+        "reports",
+        "JUX_REPORTS",
+        Kind.LIST,
+        DEFAULT_PATTERNS,
+        "glob patterns of JUnit XML files, relative to the working directory; '**' recurses, "
+        "'!pattern' excludes (env/input: newline- or comma-separated)",
+        commands=(Command.SUBMIT, Command.PACKAGE),
+        metavar="PATTERN",
+    ),
+    Option(
+        "api-url",
+        "JUX_API_URL",
+        Kind.STR,
+        None,
+        "Jux server root or API root (https://jux.example.com or .../api/v1); required "
+        "unless --dry-run",
+        flags=("--api-url",),
+        metavar="URL",
+        commands=(Command.SUBMIT, Command.RESUBMIT),
+    ),
+    Option(
+        "api-key",
+        "JUX_API_KEY",
+        Kind.STR,
+        None,
+        "API key sent as 'Authorization: Bearer'; environment or secret only, never a flag",
+        aliases=("JUX_BEARER_TOKEN",),
+        is_secret=True,
+        commands=(Command.SUBMIT, Command.RESUBMIT),
+    ),
+    Option(
+        "project",
+        "JUX_PROJECT",
+        Kind.STR,
+        None,
+        "project name (default: repository name from CI, then git remote, then folder name)",
+        flags=("--project",),
+        commands=_ALL,
+        default_text="detected",
+    ),
+    Option(
+        "branch",
+        "JUX_BRANCH",
+        Kind.STR,
+        None,
+        "branch name (default: detected)",
+        flags=("--branch",),
+        commands=_ALL,
+        default_text="detected",
+    ),
+    Option(
+        "commit",
+        "JUX_COMMIT_SHA",
+        Kind.STR,
+        None,
+        "commit SHA (default: detected)",
+        flags=("--commit",),
+        commands=_ALL,
+        default_text="detected",
+    ),
+    Option(
+        "tags",
+        "JUX_TAGS",
+        Kind.LIST,
+        (),
+        "comma-separated tags, recorded as jux:tags",
+        flags=("--tags",),
+        metavar="TAG,...",
+    ),
+    Option(
+        "environment",
+        "JUX_ENVIRONMENT",
+        Kind.STR,
+        "test",
+        "test environment name, recorded as jux:environment",
+        flags=("--environment",),
+    ),
+    Option(
+        "timeout",
+        "JUX_SUBMIT_TIMEOUT",
+        Kind.FLOAT,
+        30.0,
+        "per-request timeout in seconds",
+        flags=("--timeout",),
+        aliases=("JUX_API_TIMEOUT",),
+        minimum=0.001,
+        metavar="SECONDS",
+        commands=(Command.SUBMIT, Command.RESUBMIT),
+    ),
+    Option(
+        "retries",
+        "JUX_SUBMIT_RETRIES",
+        Kind.INT,
+        3,
+        "retries after a connection failure, 429 or 5xx (backoff 1 s, 2 s, 4 s ...)",
+        flags=("--retries",),
+        aliases=("JUX_API_MAX_RETRIES",),
+        minimum=0,
+        commands=(Command.SUBMIT, Command.RESUBMIT),
+    ),
+    Option(
+        "max-retry-wait",
+        "JUX_MAX_RETRY_WAIT",
+        Kind.FLOAT,
+        120.0,
+        "longest single wait between retries, whatever Retry-After asks (seconds)",
+        flags=("--max-retry-wait",),
+        minimum=0,
+        metavar="SECONDS",
+        commands=(Command.SUBMIT, Command.RESUBMIT),
+    ),
+    Option(
+        "deadline",
+        "JUX_DEADLINE",
+        Kind.FLOAT,
+        600.0,
+        "overall time budget for submissions; what is left after it goes to the outbox",
+        flags=("--deadline",),
+        minimum=0.001,
+        metavar="SECONDS",
+        commands=(Command.SUBMIT, Command.RESUBMIT),
+    ),
+    Option(
+        "parallel",
+        "JUX_PARALLEL",
+        Kind.INT,
+        4,
+        "files processed and sent at once",
+        flags=("--parallel",),
+        minimum=1,
+        metavar="N",
+    ),
+    Option(
+        "dry-run",
+        "JUX_DRY_RUN",
+        Kind.BOOL,
+        False,
+        "run every stage except the network and show what would be sent",
+        flags=("--dry-run",),
+    ),
+    Option(
+        "fail-on-error",
+        "JUX_FAIL_ON_ERROR",
+        Kind.BOOL,
+        False,
+        "exit 1 when any report is invalid or not accepted",
+        flags=("--fail-on-error", "--strict"),
+        aliases=("JUX_STRICT",),
+        commands=_ALL,
+    ),
+    Option(
+        "if-no-files-found",
+        "JUX_IF_NO_FILES_FOUND",
+        Kind.CHOICE,
+        IfNoFilesFound.WARN,
+        "what to do when no report matches",
+        flags=("--if-no-files-found",),
+        choices=tuple(IfNoFilesFound),
+        commands=(Command.SUBMIT, Command.PACKAGE),
+    ),
+    Option(
+        "working-directory",
+        "JUX_WORKING_DIRECTORY",
+        Kind.STR,
+        None,
+        "folder the patterns are relative to (default: the CI workspace, else the "
+        "current directory)",
+        flags=("--working-directory",),
+        metavar="DIR",
+        commands=_ALL,
+        default_text="CI workspace, else current directory",
+    ),
+    Option(
+        "json",
+        "JUX_JSON",
+        Kind.STR,
+        None,
+        "write the run result as JSON to PATH ('-' for stdout)",
+        flags=("--json",),
+        metavar="PATH",
+        commands=_ALL,
+    ),
+    Option(
+        "env-var",
+        "JUX_ENV_VARS",
+        Kind.LIST,
+        (),
+        "environment variable to record as an env:NAME property (repeatable)",
+        flags=("--env-var",),
+        metavar="NAME",
+    ),
+    Option(
+        "allow-insecure-http",
+        "JUX_ALLOW_INSECURE_HTTP",
+        Kind.BOOL,
+        False,
+        "allow sending the API key over plain http:// to a host other than loopback",
+        flags=("--allow-insecure-http",),
+        commands=(Command.SUBMIT, Command.RESUBMIT),
+    ),
+    Option(
+        "mode",
+        "JUX_MODE",
+        Kind.CHOICE,
+        Mode.AUTO,
+        "raw XML, .jxz package, or auto (package when attachments or a signing key exist)",
+        flags=("--mode",),
+        choices=tuple(Mode),
+    ),
+    Option(
+        "attachments",
+        "JUX_ATTACHMENTS",
+        Kind.LIST,
+        (),
+        "glob of files attached to every package (repeatable)",
+        flags=("--attach",),
+        metavar="GLOB",
+    ),
+    Option(
+        "signing-key",
+        "JUX_SIGNING_KEY",
+        Kind.STR,
+        None,
+        "PEM private key (RSA or ECDSA), as a file path or the PEM text, to sign packages",
+        flags=("--signing-key",),
+        is_secret=True,
+        metavar="PATH|PEM",
+    ),
+    Option(
+        "signing-key-password",
+        "JUX_SIGNING_KEY_PASSWORD",
+        Kind.STR,
+        None,
+        "passphrase of the signing key; environment or secret only",
+        is_secret=True,
+    ),
+    Option(
+        "signing-cert",
+        "JUX_SIGNING_CERT",
+        Kind.STR,
+        None,
+        "PEM X.509 certificate matching the signing key, as a file path or the PEM text",
+        flags=("--signing-cert",),
+        metavar="PATH|PEM",
+    ),
+    Option(
+        "max-package-size",
+        "JUX_MAX_PACKAGE_SIZE",
+        Kind.SIZE,
+        50 * MEGABYTE,
+        "largest package sent (bytes, or with a unit: 50MB, 25MiB)",
+        flags=("--max-package-size",),
+        metavar="SIZE",
+        default_text="50MB",
+    ),
+    Option(
+        "combine",
+        "JUX_COMBINE",
+        Kind.BOOL,
+        False,
+        "merge every valid report of the run into one test run",
+        flags=("--combine",),
+    ),
+    Option(
+        "outbox",
+        "JUX_OUTBOX",
+        Kind.STR,
+        DEFAULT_OUTBOX,
+        "folder where submissions that failed for a retryable reason are kept "
+        "(relative to the working directory)",
+        flags=("--outbox",),
+        metavar="DIR",
+        commands=(Command.SUBMIT, Command.RESUBMIT),
+    ),
+    Option(
+        "huge-xml",
+        "JUX_HUGE_XML",
+        Kind.BOOL,
+        False,
+        "lift the XML parser's safety limits (text nodes over 10 MB, deep nesting)",
+        flags=("--huge-xml",),
+        commands=(Command.SUBMIT, Command.PACKAGE),
+    ),
+    Option(
+        "config",
+        "JUX_CONFIG",
+        Kind.STR,
+        None,
+        "YAML config file with the same keys as the flags (default: .jux.yml in the "
+        "working directory, if present)",
+        flags=("--config",),
+        metavar="PATH",
+        commands=_ALL,
+        default_text=".jux.yml",
+    ),
+    Option(
+        "verbose",
+        "JUX_VERBOSE",
+        Kind.BOOL,
+        False,
+        "log every step (headers redacted)",
+        flags=("-v", "--verbose"),
+        commands=_ALL,
+    ),
+    Option(
+        "quiet",
+        "JUX_QUIET",
+        Kind.BOOL,
+        False,
+        "print only warnings, errors and totals",
+        flags=("-q", "--quiet"),
+        commands=_ALL,
+    ),
+    Option(
+        "debug",
+        "JUX_DEBUG",
+        Kind.BOOL,
+        False,
+        "show a traceback for unexpected errors",
+        flags=("--debug",),
+        commands=_ALL,
+    ),
 )
 
 OPTIONS_BY_NAME: Mapping[str, Option] = {opt.name: opt for opt in OPTIONS}
@@ -313,11 +538,24 @@ _TRUE = {"1", "true", "yes", "on", "y"}
 _FALSE = {"0", "false", "no", "off", "n"}
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b?|b)?\s*$", re.IGNORECASE)
 _SIZE_UNITS = {
-    "": 1, "b": 1,
-    "k": 1000, "kb": 1000, "m": MEGABYTE, "mb": MEGABYTE, "g": 10**9, "gb": 10**9,
-    "t": 10**12, "tb": 10**12,
-    "ki": 1024, "kib": 1024, "mi": 1024**2, "mib": 1024**2, "gi": 1024**3, "gib": 1024**3,
-    "ti": 1024**4, "tib": 1024**4,
+    "": 1,
+    "b": 1,
+    "k": 1000,
+    "kb": 1000,
+    "m": MEGABYTE,
+    "mb": MEGABYTE,
+    "g": 10**9,
+    "gb": 10**9,
+    "t": 10**12,
+    "tb": 10**12,
+    "ki": 1024,
+    "kib": 1024,
+    "mi": 1024**2,
+    "mib": 1024**2,
+    "gi": 1024**3,
+    "gib": 1024**3,
+    "ti": 1024**4,
+    "tib": 1024**4,
 }
 
 
@@ -377,7 +615,7 @@ def convert(opt: Option, raw: Any) -> Any:
         if isinstance(raw, bool):
             raise ValueError(raw)
         value_f = float(str(raw).strip())
-        if value_f != value_f or value_f in (float("inf"), float("-inf")):
+        if math.isnan(value_f) or value_f in (float("inf"), float("-inf")):
             raise ValueError(raw)
         value = value_f  # type: ignore[assignment]
     elif opt.kind is Kind.SIZE:
@@ -421,22 +659,38 @@ def build_parser(command: Command = Command.SUBMIT) -> argparse.ArgumentParser:
     """The argparse parser for one command, built from ``OPTIONS``."""
     prog = PROG if command is Command.SUBMIT else f"{PROG} {command.value}"
     parser = _Parser(
-        prog=prog, description=DESCRIPTION, epilog=EPILOG,
+        prog=prog,
+        description=DESCRIPTION,
+        epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     if command in (Command.SUBMIT, Command.PACKAGE):
-        parser.add_argument("patterns", nargs="*", metavar="PATTERN",
-                            help=OPTIONS_BY_NAME["reports"].help)
+        parser.add_argument(
+            "patterns", nargs="*", metavar="PATTERN", help=OPTIONS_BY_NAME["reports"].help
+        )
     if command is Command.PACKAGE:
-        parser.add_argument("--output-dir", required=True, metavar="DIR",
-                            help="folder the .jxz packages are written to")
+        parser.add_argument(
+            "--output-dir",
+            required=True,
+            metavar="DIR",
+            help="folder the .jxz packages are written to",
+        )
     if command is Command.RESUBMIT:
-        parser.add_argument("resubmit_dir", nargs="?", metavar="DIR",
-                            help="outbox folder to send again (default: the outbox setting)")
+        parser.add_argument(
+            "resubmit_dir",
+            nargs="?",
+            metavar="DIR",
+            help="outbox folder to send again (default: the outbox setting)",
+        )
     if command is Command.DETECT:
-        parser.add_argument("--json", dest="as_json", action="store_true", default=False,
-                            help="print the detected context as one JSON object")
+        parser.add_argument(
+            "--json",
+            dest="as_json",
+            action="store_true",
+            default=False,
+            help="print the detected context as one JSON object",
+        )
     for opt in OPTIONS:
         if not opt.flags or command not in opt.commands:
             continue
@@ -482,6 +736,7 @@ def doc_default(opt: Option) -> str:
 
 
 # --- loading ------------------------------------------------------------------------------
+
 
 def load_settings(
     argv: Sequence[str],
@@ -540,8 +795,12 @@ def load_settings(
             return
         try:
             if opt.kind is Kind.LIST and isinstance(raw, list) and source.startswith("-"):
-                value: Any = tuple(item for chunk in raw for item in (
-                    split_list(chunk) if opt.name != "reports" else [chunk]) if item)
+                value: Any = tuple(
+                    item
+                    for chunk in raw
+                    for item in (split_list(chunk) if opt.name != "reports" else [chunk])
+                    if item
+                )
             else:
                 value = convert(opt, raw)
         except (ValueError, TypeError, OverflowError):
@@ -557,10 +816,10 @@ def load_settings(
     resolve(OPTIONS_BY_NAME["config"], {})
     workdir_text = values["working_directory"]
     if workdir_text:
-        workdir = (cwd / os.path.expanduser(workdir_text)).resolve()
+        workdir = (cwd / Path(workdir_text).expanduser()).resolve()
     else:
         workspace = workspace_of(environ) if workspace_of else None
-        workdir = Path(os.path.expanduser(workspace)).resolve() if workspace else cwd.resolve()
+        workdir = Path(workspace).expanduser().resolve() if workspace else cwd.resolve()
         sources["working-directory"] = "CI workspace" if workspace else "current directory"
     if not workdir.is_dir():
         problems.append(
@@ -582,8 +841,9 @@ def load_settings(
     if command is Command.RESUBMIT and not values["api_url"]:
         problems.append(f"{OPTIONS_BY_NAME['api-url'].describe()}: required to resubmit")
     if values["api_url"]:
-        problems.extend(_check_url(values["api_url"], values["api_key"],
-                                   values["allow_insecure_http"]))
+        problems.extend(
+            _check_url(values["api_url"], values["api_key"], values["allow_insecure_http"])
+        )
     if values["verbose"] and values["quiet"]:
         problems.append("-v/--verbose and -q/--quiet: choose one")
     for name in values["env_var"]:
@@ -615,12 +875,18 @@ def _check_url(url: str, api_key: str | None, allow_insecure: bool) -> list[str]
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return [f"{opt.describe()}: invalid URL {url!r}; expected http(s)://host[:port][/path]"]
     if parts.username or parts.password:
-        return [f"{opt.describe()}: the URL must not contain credentials; put the key in "
-                "JUX_API_KEY (or the api-key input) instead"]
+        return [
+            f"{opt.describe()}: the URL must not contain credentials; put the key in "
+            "JUX_API_KEY (or the api-key input) instead"
+        ]
     if parts.query or parts.fragment:
         return [f"{opt.describe()}: invalid URL {url!r}; remove the query or fragment"]
-    if (parts.scheme == "http" and api_key and not allow_insecure
-            and not is_loopback_host(parts.hostname)):
+    if (
+        parts.scheme == "http"
+        and api_key
+        and not allow_insecure
+        and not is_loopback_host(parts.hostname)
+    ):
         return [
             f"{opt.describe()}: refusing to send the API key over plain http:// to "
             f"{parts.hostname}; use https://, or opt in with --allow-insecure-http / "
@@ -634,7 +900,7 @@ def _read_config(
 ) -> Mapping[str, Any]:
     opt = OPTIONS_BY_NAME["config"]
     if explicit:
-        path = (cwd / os.path.expanduser(explicit))
+        path = cwd / Path(explicit).expanduser()
     else:
         path = workdir / CONFIG_FILE_NAME
         if not path.is_file():
@@ -642,8 +908,10 @@ def _read_config(
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        problems.append(f"{opt.describe()}: cannot read config file {str(path)!r}: "
-                        f"{getattr(exc, 'strerror', None) or exc}")
+        problems.append(
+            f"{opt.describe()}: cannot read config file {str(path)!r}: "
+            f"{getattr(exc, 'strerror', None) or exc}"
+        )
         return {}
     import yaml  # lazily: only runs that have a config file pay for it
 
@@ -652,14 +920,17 @@ def _read_config(
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problems.append(f"{opt.describe()}: invalid YAML in {str(path)!r}{where}: "
-                        f"{getattr(exc, 'problem', None) or exc}")
+        problems.append(
+            f"{opt.describe()}: invalid YAML in {str(path)!r}{where}: "
+            f"{getattr(exc, 'problem', None) or exc}"
+        )
         return {}
     if data is None:
         return {}
     if not isinstance(data, dict):
-        problems.append(f"{opt.describe()}: {str(path)!r} must be a mapping of option names "
-                        "to values")
+        problems.append(
+            f"{opt.describe()}: {str(path)!r} must be a mapping of option names to values"
+        )
         return {}
     config: dict[str, Any] = {}
     for key, value in data.items():
@@ -669,12 +940,15 @@ def _read_config(
         opt_for_key = OPTIONS_BY_NAME.get(name)
         if opt_for_key is None or name in ("config", "working-directory"):
             known = ", ".join(o.name for o in OPTIONS if o.name not in ("config",))
-            problems.append(f"{opt.describe()}: unknown key {key!r} in {str(path)!r}; "
-                            f"known keys: {known}")
+            problems.append(
+                f"{opt.describe()}: unknown key {key!r} in {str(path)!r}; known keys: {known}"
+            )
             continue
         if opt_for_key.is_secret:
-            problems.append(f"{opt.describe()}: {key!r} is a secret and is not read from a "
-                            f"config file; set {opt_for_key.env} instead")
+            problems.append(
+                f"{opt.describe()}: {key!r} is a secret and is not read from a "
+                f"config file; set {opt_for_key.env} instead"
+            )
             continue
         config[name] = value
     return config

@@ -1,0 +1,199 @@
+"""Command line: parse settings, run the pipeline, hand the summary to reporters, exit.
+
+This is the only place that prints an exception (``error: ...`` then ``hint: ...``) and the
+only place that maps a run to an exit code (``exit_code_for``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+from jux_submit import __version__
+
+if TYPE_CHECKING:
+    from jux_submit.models import RunSummary
+    from jux_submit.redact import Redactor
+    from jux_submit.settings import Settings
+
+log = logging.getLogger("jux_submit")
+
+
+def run(
+    argv: Sequence[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> int:
+    """Entry point of ``jux-submit``; returns the process exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    out = stdout or sys.stdout
+    err = stderr or sys.stderr
+    if args == ["--version"]:  # fast path: imports nothing else
+        out.write(f"jux-submit {__version__}\n")
+        return 0
+    from jux_submit.errors import ConfigError, ExitCode, JuxError
+    from jux_submit.redact import Redactor
+
+    env = dict(os.environ if environ is None else environ)
+    redact = Redactor(_env_secrets(env))
+    debug = any(a == "--debug" for a in args)
+    try:
+        return _run(args, env, out, err, redact)
+    except ConfigError as exc:
+        _print_error(err, exc, redact)
+        return int(ExitCode.CONFIG)
+    except JuxError as exc:
+        _print_error(err, exc, redact)
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        err.write("error: interrupted\n")
+        return int(ExitCode.INTERRUPTED)
+    except SystemExit as exc:  # argparse --help / --version
+        return int(exc.code or 0) if isinstance(exc.code, int) else 0
+    except Exception as exc:
+        err.write(redact(f"error: unexpected {type(exc).__name__}: {exc}\n"))
+        if debug:
+            err.write(redact(traceback.format_exc()))
+        else:
+            err.write("hint: run again with --debug for a traceback, and report the bug\n")
+        return int(ExitCode.REPORTS_FAILED)
+
+
+def _env_secrets(env: Mapping[str, str]) -> list[str]:
+    names = (
+        "JUX_API_KEY",
+        "JUX_BEARER_TOKEN",
+        "INPUT_API-KEY",
+        "JUX_SIGNING_KEY",
+        "INPUT_SIGNING-KEY",
+        "JUX_SIGNING_KEY_PASSWORD",
+        "INPUT_SIGNING-KEY-PASSWORD",
+    )
+    return [env[n] for n in names if env.get(n)]
+
+
+def _print_error(err: TextIO, exc: Exception, redact: Redactor) -> None:
+    from jux_submit.errors import JuxError
+
+    message = exc.message if isinstance(exc, JuxError) else str(exc)
+    err.write(redact(f"error: {message}\n"))
+    hint = exc.hint if isinstance(exc, JuxError) else None
+    if hint:
+        err.write(redact(f"hint: {hint}\n"))
+
+
+def _setup_logging(err: TextIO, *, verbose: bool, quiet: bool, redact: Redactor) -> None:
+    from jux_submit.redact import RedactingFilter
+
+    handler = logging.StreamHandler(err)
+    handler.setFormatter(logging.Formatter("jux-submit: %(levelname)s: %(message)s"))
+    handler.addFilter(RedactingFilter(redact))
+    root = logging.getLogger("jux_submit")
+    root.handlers[:] = [handler]
+    root.propagate = False
+    root.setLevel(logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO)
+    if verbose:
+        for name in ("urllib3", "requests"):
+            other = logging.getLogger(name)
+            other.handlers[:] = [handler]
+            other.setLevel(logging.DEBUG)
+
+
+def _run(args: list[str], env: dict[str, str], out: TextIO, err: TextIO, redact: Redactor) -> int:
+    from jux_submit.detect import detect_workspace
+    from jux_submit.redact import Redactor
+    from jux_submit.settings import Command, load_settings
+
+    settings = load_settings(args, env, workspace_of=detect_workspace)
+    redactor = Redactor(settings.secrets)
+    _setup_logging(err, verbose=settings.verbose, quiet=settings.quiet, redact=redactor)
+    if settings.command is Command.DETECT:
+        return _detect(settings, out, redactor)
+    if settings.command is Command.PACKAGE:
+        from jux_submit.package import run_package_command
+
+        return run_package_command(settings, out, redactor)
+    if settings.command is Command.RESUBMIT:
+        from jux_submit.outbox import run_resubmit_command
+
+        return run_resubmit_command(settings, out, redactor)
+    return _submit(settings, out, redactor)
+
+
+def _detect(settings: Settings, out: TextIO, redact: Redactor) -> int:
+    import json
+
+    from jux_submit.pipeline import resolve_context
+    from jux_submit.report.console import render_context
+
+    context = resolve_context(settings)
+    if settings.as_json:
+        out.write(redact(json.dumps(context.to_dict(), indent=2)) + "\n")
+    else:
+        out.write(redact(render_context(context)) + "\n")
+    return 0
+
+
+def _submit(settings: Settings, out: TextIO, redact: Redactor) -> int:
+    from jux_submit import pipeline
+    from jux_submit.report import ci_reporters
+    from jux_submit.report.console import render_text
+    from jux_submit.report.json_report import render_json
+
+    reporters = ci_reporters(settings.environ, redact)
+    for reporter in reporters:
+        reporter.start(settings)
+    summary = pipeline.run(settings)
+    if summary.no_reports:
+        _warn_no_reports(settings)
+    results_file: str | None = None
+    if settings.json:
+        text = redact(render_json(summary, settings))
+        if settings.json == "-":
+            out.write(text)
+        else:
+            path = Path(settings.json)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(text, encoding="utf-8")
+                results_file = str(path)
+            except OSError as exc:
+                log.warning("cannot write the JSON result to %s: %s", path, exc.strerror or exc)
+    if settings.json != "-":
+        out.write(redact(render_text(summary, verbose=settings.verbose, quiet=settings.quiet)))
+    for reporter in reporters:
+        reporter.finish(summary, settings, results_file)
+    return exit_code_for(summary, settings)
+
+
+def _warn_no_reports(settings: Settings) -> None:
+    from jux_submit.settings import IfNoFilesFound
+
+    message = (
+        f"no JUnit reports matched {', '.join(settings.reports)} in {settings.working_directory}"
+    )
+    if settings.if_no_files_found is IfNoFilesFound.ERROR:
+        log.error("%s", message)
+    elif settings.if_no_files_found is IfNoFilesFound.WARN:
+        log.warning("%s; check the patterns and the working directory", message)
+
+
+def exit_code_for(summary: RunSummary, settings: Settings) -> int:
+    """The documented exit code: 2 (config) > 3 (no reports, if-no-files-found=error) >
+    1 (any report invalid or not accepted, with --fail-on-error) > 0; 130 when interrupted."""
+    from jux_submit.errors import ExitCode
+    from jux_submit.settings import IfNoFilesFound
+
+    if summary.interrupted:
+        return int(ExitCode.INTERRUPTED)
+    if summary.no_reports and settings.if_no_files_found is IfNoFilesFound.ERROR:
+        return int(ExitCode.NO_REPORTS)
+    if settings.fail_on_error and summary.has_failures:
+        return int(ExitCode.REPORTS_FAILED)
+    return int(ExitCode.OK)

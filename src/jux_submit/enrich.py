@@ -1,0 +1,432 @@
+"""Add metadata ``<property>`` elements to the first ``<testsuite>`` of a report.
+
+The report is edited as bytes, not re-serialised: only the first suite's ``<properties>`` block
+changes, so text, CDATA, comments, the encoding declaration and every other byte survive. The
+result is a new head plus the offset where the untouched rest of the file resumes, which lets
+large reports be streamed from disk. Precedence (CONTRACT.md): explicit settings replace every
+occurrence of their name, detected values only fill gaps (a blank value counts as missing),
+everything else already there stays.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+import socket
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from jux_submit import __version__
+from jux_submit.detect import default_project
+from jux_submit.models import CIContext
+
+SUBMITTER = f"jux-submit/{__version__}"
+_HEAD_READ = 64 * 1024
+_INVALID_XML_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_ATTR_RE = re.compile(rb"""([^\s=/>]+)\s*=\s*("([^"]*)"|'([^']*)')""")
+
+
+@dataclass(frozen=True)
+class Metadata:
+    """Properties to write: ``explicit`` ones replace, ``detected`` ones fill gaps."""
+
+    explicit: tuple[tuple[str, str], ...] = ()
+    detected: tuple[tuple[str, str], ...] = ()
+
+
+def build_metadata(
+    context: CIContext,
+    *,
+    cwd: Path,
+    explicit_names: Sequence[str],
+    environment: str,
+    tags: Sequence[str],
+    env_vars: Sequence[str],
+    environ: Mapping[str, str],
+    timestamp: datetime | None = None,
+) -> Metadata:
+    """Turn the CI context and settings into the properties of CONTRACT.md.
+
+    ``explicit_names`` lists the property names the user set explicitly (``project``,
+    ``git:branch``, ``git:commit``, ``jux:environment``, ``jux:tags``); those replace what a
+    report already has.
+    """
+    values: dict[str, str | None] = {
+        "project": context.project or default_project(context, cwd),
+        "git:branch": context.branch,
+        "git:commit": context.commit,
+        "git:tag": context.tag,
+        "git:remote": context.repository_url,
+        "ci:provider": context.provider,
+        "ci:build_id": context.build_id,
+        "ci:build_number": context.build_number,
+        "ci:build_url": context.build_url,
+        "ci:job_name": context.job_name,
+        "ci:job_id": context.job_id,
+        "ci:job_url": context.job_url,
+        "ci:run_attempt": context.run_attempt,
+        "ci:pull_request": context.pull_request,
+        "ci:pr_source_branch": context.pr_source_branch,
+        "ci:pr_target_branch": context.pr_target_branch,
+        "ci:merge_commit": context.merge_commit,
+        "ci:repository": context.repository,
+        "ci:actor": context.actor,
+        "ci:event": context.event,
+        "jux:environment": environment,
+        "jux:tags": ",".join(tags) if tags else None,
+        "jux:submitter": SUBMITTER,
+        "jux:hostname": socket.gethostname(),
+        "jux:timestamp": (timestamp or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    explicit: list[tuple[str, str]] = []
+    detected: list[tuple[str, str]] = []
+    for name, value in values.items():
+        if value in (None, ""):
+            continue
+        (explicit if name in explicit_names else detected).append((name, str(value)))
+    for var in env_vars:
+        if var in environ:
+            explicit.append((f"env:{var}", environ[var]))
+    return Metadata(tuple(explicit), tuple(detected))
+
+
+def plan_properties(
+    existing: Sequence[tuple[str, str]], metadata: Metadata, source_file: str | None
+) -> tuple[tuple[tuple[str, str], ...], frozenset[str]]:
+    """Decide what to add and which existing names to drop, given the first suite's properties.
+
+    Returns (properties to add, names whose existing occurrences are removed).
+    """
+    present = {name for name, value in existing if value.strip()}
+    blank = {name for name, value in existing if not value.strip()}
+    add: list[tuple[str, str]] = []
+    remove: set[str] = set()
+    for name, value in metadata.explicit:
+        add.append((name, value))
+        if name in present or name in blank:
+            remove.add(name)
+    explicit_names = {name for name, _ in metadata.explicit}
+    detected = list(metadata.detected)
+    if source_file:
+        detected.append(("jux:source_file", source_file))
+    for name, value in detected:
+        if name in explicit_names or name in present:
+            continue
+        add.append((name, value))
+        if name in blank:
+            remove.add(name)
+    return tuple(add), frozenset(remove)
+
+
+# --- byte-level editing -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Splice:
+    """The enriched document = ``head`` + original bytes from ``resume_at`` to the end."""
+
+    head: bytes
+    resume_at: int
+
+
+class _NeedMoreError(Exception):
+    """The scanned prefix ended before the first suite's properties did."""
+
+
+def _escape_attr(value: str) -> str:
+    value = _INVALID_XML_CHARS.sub("\ufffd", value)
+    return (
+        value.replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace('"', "&quot;")
+        .replace("\n", "&#10;")
+        .replace("\r", "&#13;")
+        .replace("\t", "&#9;")
+    )
+
+
+_XML_ENTITIES = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
+
+
+def _unescape_attr(value: str) -> str:
+    def sub(match: re.Match[str]) -> str:
+        ref = match.group(1)
+        if ref.startswith("#x"):
+            return chr(int(ref[2:], 16))
+        if ref.startswith("#"):
+            return chr(int(ref[1:]))
+        return _XML_ENTITIES.get(ref, match.group(0))
+
+    return re.sub(r"&(#x[0-9a-fA-F]+|#[0-9]+|\w+);", sub, value)
+
+
+def _skip(data: bytes, pos: int, end_marker: bytes) -> int:
+    end = data.find(end_marker, pos)
+    if end == -1:
+        raise _NeedMoreError
+    return end + len(end_marker)
+
+
+def _tag_end(data: bytes, pos: int) -> int:
+    """Index just after the '>' closing the tag that starts at ``pos`` (quotes respected)."""
+    quote = 0
+    i = pos
+    n = len(data)
+    while i < n:
+        c = data[i]
+        if quote:
+            if c == quote:
+                quote = 0
+        elif c in (0x22, 0x27):
+            quote = c
+        elif c == 0x3E:
+            return i + 1
+        i += 1
+    raise _NeedMoreError
+
+
+def _local(name: bytes) -> bytes:
+    return name.rsplit(b":", 1)[-1]
+
+
+_NAME_RE = re.compile(rb"<([^\s/>]+)")
+
+
+@dataclass
+class _Tag:
+    kind: str  # "start", "end", "empty"
+    name: bytes
+    start: int
+    end: int
+
+
+def _next_tag(data: bytes, pos: int) -> _Tag:
+    """The next element tag at or after ``pos``, skipping comments, PIs, CDATA and DOCTYPE."""
+    while True:
+        i = data.find(b"<", pos)
+        if i == -1:
+            raise _NeedMoreError
+        if data.startswith(b"<?", i):
+            pos = _skip(data, i, b"?>")
+        elif data.startswith(b"<!--", i):
+            pos = _skip(data, i, b"-->")
+        elif data.startswith(b"<![CDATA[", i):
+            pos = _skip(data, i, b"]]>")
+        elif data.startswith(b"<!", i):
+            pos = _tag_end(data, i)
+        elif data.startswith(b"</", i):
+            end = _skip(data, i, b">")
+            return _Tag("end", data[i + 2 : end - 1].strip(), i, end)
+        else:
+            match = _NAME_RE.match(data, i)
+            if not match:
+                raise _NeedMoreError
+            end = _tag_end(data, i)
+            kind = "empty" if data[end - 2 : end - 1] == b"/" else "start"
+            return _Tag(kind, match.group(1), i, end)
+
+
+def _attributes(tag_bytes: bytes, encoding: str) -> dict[str, str]:
+    attrs: dict[str, str] = {}
+    for match in _ATTR_RE.finditer(tag_bytes):
+        raw = match.group(3) if match.group(3) is not None else match.group(4)
+        attrs[match.group(1).decode(encoding, "replace")] = _unescape_attr(
+            raw.decode(encoding, "replace")
+        )
+    return attrs
+
+
+def _skip_element(data: bytes, tag: _Tag) -> int:
+    """Index just after the element whose start tag is ``tag`` (nested elements skipped)."""
+    if tag.kind == "empty":
+        return tag.end
+    depth = 1
+    pos = tag.end
+    while depth:
+        nxt = _next_tag(data, pos)
+        if nxt.kind == "start":
+            depth += 1
+        elif nxt.kind == "end":
+            depth -= 1
+        pos = nxt.end
+    return pos
+
+
+def _line_start_indent(data: bytes, index: int) -> bytes:
+    line_start = data.rfind(b"\n", 0, index) + 1
+    prefix = data[line_start:index]
+    return prefix if prefix.strip() == b"" else b""
+
+
+def splice_properties(
+    data: bytes, add: Sequence[tuple[str, str]], remove: frozenset[str], encoding: str
+) -> Splice:
+    """Plan the edit of the first suite's properties inside ``data`` (a prefix of the file).
+
+    Raises ``_NeedMoreError`` when ``data`` ends too early: the caller reads more and retries.
+    """
+    pos = 0
+    while True:
+        tag = _next_tag(data, pos)
+        if tag.kind != "end" and _local(tag.name) == b"testsuite":
+            break
+        pos = tag.end
+
+    def encode(text: str) -> bytes:
+        return text.encode(encoding, "xmlcharrefreplace")
+
+    suite_indent = _line_start_indent(data, tag.start)
+    child_indent = suite_indent + b"  "
+
+    def render(props: Sequence[tuple[str, str]], indent: bytes) -> bytes:
+        return b"".join(
+            b"\n"
+            + indent
+            + encode(f'<property name="{_escape_attr(n)}" value="{_escape_attr(v)}"/>')
+            for n, v in props
+        )
+
+    if tag.kind == "empty":
+        if not add:
+            return Splice(b"", 0)
+        close = b"</" + tag.name + b">"
+        block = (
+            b"\n"
+            + child_indent
+            + b"<properties>"
+            + render(add, child_indent + b"  ")
+            + b"\n"
+            + child_indent
+            + b"</properties>\n"
+            + suite_indent
+            + close
+        )
+        slash = data.rindex(b"/", tag.start, tag.end)
+        return Splice(data[:slash].rstrip() + b">" + block, tag.end)
+
+    # Look through the suite's direct children for <properties>.
+    pos = tag.end
+    first_child: _Tag | None = None
+    while True:
+        child = _next_tag(data, pos)
+        if child.kind == "end":  # end of the suite: no <properties>
+            break
+        if first_child is None:
+            first_child = child
+        if _local(child.name) == b"properties":
+            return _edit_properties(data, child, add, remove, encoding, render)
+        pos = _skip_element(data, child)
+    if not add:
+        return Splice(b"", 0)
+    if first_child is not None:
+        child_indent = _line_start_indent(data, first_child.start) or child_indent
+    block = (
+        b"\n"
+        + child_indent
+        + b"<properties>"
+        + render(add, child_indent + b"  ")
+        + b"\n"
+        + child_indent
+        + b"</properties>"
+    )
+    return Splice(data[: tag.end] + block, tag.end)
+
+
+def _edit_properties(  # noqa: PLR0917 - private helper of splice_properties
+    data: bytes,
+    props_tag: _Tag,
+    add: Sequence[tuple[str, str]],
+    remove: frozenset[str],
+    encoding: str,
+    render: Callable[[Sequence[tuple[str, str]], bytes], bytes],
+) -> Splice:
+    props_indent = _line_start_indent(data, props_tag.start)
+    if props_tag.kind == "empty":
+        if not add:
+            return Splice(b"", 0)
+        inner = props_indent + b"  "
+        block = b"<properties>" + render(add, inner) + b"\n" + props_indent + b"</properties>"
+        return Splice(data[: props_tag.start] + block, props_tag.end)
+    pieces: list[bytes] = [data[: props_tag.end]]
+    pos = props_tag.end
+    cursor = props_tag.end
+    prop_indent: bytes | None = None
+    while True:
+        child = _next_tag(data, pos)
+        if child.kind == "end":
+            closing = child
+            break
+        end = _skip_element(data, child)
+        if _local(child.name) == b"property":
+            if prop_indent is None:
+                prop_indent = _line_start_indent(data, child.start)
+            name = _attributes(data[child.start : child.end], encoding).get("name")
+            if name is not None and name in remove:
+                # drop the element and the whitespace before it on its line
+                cut_from = child.start
+                line_start = data.rfind(b"\n", cursor, child.start)
+                if line_start != -1 and data[line_start : child.start].strip() == b"":
+                    cut_from = line_start
+                pieces.append(data[cursor:cut_from])
+                cursor = end
+        pos = end
+    if not add and cursor == props_tag.end:
+        return Splice(b"", 0)
+    tail = data[cursor : closing.start]
+    if add:
+        indent = prop_indent if prop_indent is not None else props_indent + b"  "
+        pieces.append(tail.rstrip())
+        pieces.append(render(add, indent))
+        pieces.append(b"\n" + _line_start_indent(data, closing.start))
+    else:
+        pieces.append(tail)
+    return Splice(b"".join(pieces), closing.start)
+
+
+def _is_ascii_compatible(encoding: str) -> bool:
+    try:
+        name = codecs.lookup(encoding).name
+    except LookupError:
+        return False
+    return not name.startswith(("utf-16", "utf-32", "utf_16", "utf_32", "cp037", "cp500"))
+
+
+def enrich_file(
+    path: Path,
+    size: int,
+    add: Sequence[tuple[str, str]],
+    remove: frozenset[str],
+    encoding: str,
+) -> Splice:
+    """Compute the splice for the report at ``path``, reading as little of it as needed.
+
+    For encodings that are not ASCII-compatible (UTF-16/32) the document is decoded, edited
+    and re-encoded whole; such reports are rare and small. Raises ``ValueError`` if the first
+    suite cannot be found (which validation rules out).
+    """
+    if not add and not remove:
+        return Splice(b"", 0)
+    if not _is_ascii_compatible(encoding):
+        raw = path.read_bytes()
+        codec = codecs.lookup(encoding).name
+        text = raw.decode(codec)
+        had_bom = text.startswith("\ufeff") and codec not in ("utf-16", "utf-32")
+        text = text.lstrip("\ufeff")
+        body = text.encode("utf-8")
+        splice = splice_properties(body, add, remove, "utf-8")
+        merged = (splice.head + body[splice.resume_at :]).decode("utf-8")
+        return Splice((("\ufeff" if had_bom else "") + merged).encode(codec), len(raw))
+    chunk = _HEAD_READ
+    with path.open("rb") as handle:
+        while True:
+            handle.seek(0)
+            data = handle.read(chunk)
+            try:
+                return splice_properties(data, add, remove, encoding)
+            except _NeedMoreError:
+                if len(data) >= size or chunk >= size:
+                    raise ValueError(f"{path}: first <testsuite> not found") from None
+                chunk *= 4

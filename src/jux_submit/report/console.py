@@ -1,0 +1,80 @@
+"""The human summary on stdout: one line per file, then totals."""
+
+from __future__ import annotations
+
+from jux_submit.models import CIContext, FileResult, RunSummary, Status
+
+_LABELS = {
+    Status.SUBMITTED: "submitted",
+    Status.INVALID: "INVALID",
+    Status.FAILED: "FAILED",
+    Status.REJECTED: "REJECTED",
+    Status.DRY_RUN: "dry-run",
+    Status.SKIPPED: "skipped",
+}
+
+
+def _counts(result: FileResult) -> str:
+    c = result.counts
+    if c is None:
+        return "-"
+    return f"{c.tests} tests, {c.failures} failed, {c.errors} errors, {c.skipped} skipped"
+
+
+def render_file_line(result: FileResult, *, verbose: bool = False) -> str:
+    """``path  status  counts  id-or-reason`` for one file."""
+    label = _LABELS[result.status]
+    if result.status is Status.SUBMITTED:
+        tail = f"test run {result.test_run_id}" if result.test_run_id else "accepted (no id)"
+    elif result.status is Status.DRY_RUN:
+        tail = (
+            f"would send {result.size or 0:,} bytes as {result.mode or 'raw'} to {result.endpoint}"
+        )
+    elif result.error is not None:
+        tail = result.error.message
+    else:
+        tail = ""
+    lines = [f"{result.path}  {label}  [{_counts(result)}]  {tail}".rstrip()]
+    if result.error is not None and result.status is not Status.DRY_RUN:
+        lines.extend(f"    hint: {s}" for s in result.error.suggestions)
+    if result.outbox_path:
+        lines.append(f"    kept in the outbox: {result.outbox_path}")
+    if verbose or result.status is Status.DRY_RUN:
+        if result.mode_reason and result.status is Status.DRY_RUN:
+            lines.append(f"    mode: {result.mode_reason}")
+        for name, value in result.properties_added:
+            shown = value if len(value) <= 120 else value[:117] + "..."
+            lines.append(f"    + {name} = {shown}")
+        for entry, size in result.entries:
+            lines.append(f"    {entry}  {size:,} bytes")
+    return "\n".join(lines)
+
+
+def render_context(context: CIContext) -> str:
+    """``jux-submit detect`` as text: one ``key: value`` line per known field."""
+    width = max(len(k) for k in context.to_dict())
+    return "\n".join(
+        f"{k.ljust(width)}  {'' if v is None else v}" for k, v in context.to_dict().items()
+    )
+
+
+def render_text(summary: RunSummary, *, verbose: bool = False, quiet: bool = False) -> str:
+    """The whole summary as text (ends with a newline)."""
+    lines: list[str] = []
+    if summary.no_reports:
+        patterns = ", ".join(summary.patterns)
+        lines.append(f"no JUnit reports found (patterns: {patterns})")
+    for result in summary.files:
+        if quiet and result.status in (Status.SUBMITTED, Status.DRY_RUN):
+            continue
+        lines.append(render_file_line(result, verbose=verbose))
+    t = summary.totals
+    parts = [f"{summary.count(s)} {s.value}" for s in Status if summary.count(s)]
+    lines.append(
+        f"total: {len(summary.files)} file(s): {', '.join(parts) or 'nothing to do'}; "
+        f"{t.tests} tests, {t.failures} failed, {t.errors} errors, {t.skipped} skipped"
+        + (" (dry run: nothing was sent)" if summary.dry_run else "")
+    )
+    if summary.interrupted:
+        lines.append("interrupted: reports not yet accepted were kept in the outbox")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,78 @@
+"""The JSON result: ``schema_version``, settings without secrets, one object per file, totals."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from jux_submit import __version__
+from jux_submit.models import FileResult, RunSummary, Status
+from jux_submit.settings import Settings
+
+SCHEMA_VERSION = 1
+
+
+def file_to_dict(result: FileResult) -> dict[str, Any]:
+    counts = result.counts
+    return {
+        "path": result.path,
+        "status": result.status.value,
+        "tests": counts.tests if counts else None,
+        "failures": counts.failures if counts else None,
+        "errors": counts.errors if counts else None,
+        "skipped": counts.skipped if counts else None,
+        "time": counts.time if counts else None,
+        "mode": result.mode.value if result.mode else None,
+        "mode_reason": result.mode_reason,
+        "size": result.size,
+        "endpoint": result.endpoint,
+        "test_run_id": result.test_run_id,
+        "http_status": result.http_status,
+        "attempts": result.attempts,
+        "error": None
+        if result.error is None
+        else {
+            "kind": result.error.kind,
+            "message": result.error.message,
+            "suggestions": list(result.error.suggestions),
+        },
+        "line": result.line,
+        "column": result.column,
+        "warnings": list(result.warnings),
+        "properties_added": {name: value for name, value in result.properties_added},
+        "entries": [{"name": n, "size": s} for n, s in result.entries],
+        "outbox_path": result.outbox_path,
+        "duration": round(result.duration, 4),
+    }
+
+
+def summary_to_dict(summary: RunSummary, settings: Settings) -> dict[str, Any]:
+    totals = summary.totals
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "jux-submit", "version": __version__},
+        "dry_run": summary.dry_run,
+        "server_root": summary.server_root,
+        "server_version": summary.server_version,
+        "settings": settings.summary(),
+        "context": summary.context.to_dict(),
+        "files": [file_to_dict(f) for f in summary.files],
+        "totals": {
+            "files": len(summary.files),
+            **{s.value: summary.count(s) for s in Status},
+            "tests": totals.tests,
+            "failures": totals.failures,
+            "errors": totals.errors,
+            "skipped": totals.skipped,
+            "test_run_ids": list(summary.test_run_ids),
+        },
+        "no_reports": summary.no_reports,
+        "interrupted": summary.interrupted,
+        "warnings": list(summary.warnings),
+        "duration": round(summary.duration, 4),
+    }
+
+
+def render_json(summary: RunSummary, settings: Settings) -> str:
+    """The JSON document (stable key order, ends with a newline)."""
+    return json.dumps(summary_to_dict(summary, settings), indent=2, ensure_ascii=False) + "\n"

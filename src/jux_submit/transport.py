@@ -1,0 +1,295 @@
+"""HTTP: the one place that imports requests and urllib3.
+
+``build_session`` makes the single client (retry policy, timeouts, User-Agent, auth);
+``send`` posts one payload and hands back the final response, or a ``JuxError`` for failures
+that never produced one (refused, DNS, TLS, timeout). Redirects are never followed.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from jux_submit import __version__
+from jux_submit.errors import (
+    ConnectionFailedError,
+    DeadlineExceededError,
+    JuxError,
+    SubmitTimeoutError,
+    TLSError,
+)
+from jux_submit.payload import open_body
+
+if TYPE_CHECKING:
+    from urllib3.response import BaseHTTPResponse
+
+    from jux_submit.models import Payload
+    from jux_submit.settings import Settings
+
+log = logging.getLogger("jux_submit.transport")
+
+USER_AGENT = f"jux-submit/{__version__} (+https://github.com/jux-tools/submit-action)"
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+VERSION_TIMEOUT = 5.0
+
+
+class JuxRetry(Retry):
+    """urllib3's Retry with the contract's policy.
+
+    - POST is retried on purpose: every request carries an ``Idempotency-Key`` and the server
+      stores a run only on 201, so a retry after a refused connection or a 429/5xx cannot
+      duplicate; a read timeout after the body was sent is the one case that can.
+    - Backoff is exponential (1 s, 2 s, 4 s ...) with full jitter, so parallel jobs spread out.
+    - ``Retry-After`` (seconds or HTTP date) wins over backoff, then ``X-RateLimit-Reset``;
+      either is capped at ``max_retry_wait`` and by the run's deadline.
+    - 413 is retried only when it carries ``Retry-After`` (the server is shedding load):
+      urllib3 does that for 413/429/503 with the header; 413 is not in the status list.
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        max_retry_wait: float = 120.0,
+        deadline: float | None = None,
+        jitter: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.max_retry_wait = max_retry_wait
+        self.deadline = deadline
+        self.jitter = jitter
+
+    def new(self, **kw: Any) -> JuxRetry:
+        kw.setdefault("max_retry_wait", self.max_retry_wait)
+        kw.setdefault("deadline", self.deadline)
+        kw.setdefault("jitter", self.jitter)
+        return super().new(**kw)
+
+    def get_backoff_time(self) -> float:
+        # 1 s, 2 s, 4 s ... after the 1st, 2nd, 3rd failure (urllib3 waits 0 s after the 1st)
+        failures = len(self.history)
+        if failures == 0 or self.backoff_factor <= 0:
+            return 0.0
+        ceiling = min(self.backoff_max, self.backoff_factor * 2 ** (failures - 1))
+        return random.uniform(0, ceiling) if self.jitter else ceiling  # noqa: S311 - not crypto
+
+    def parse_retry_after(self, retry_after: str) -> float:
+        try:
+            seconds = float(retry_after.strip())
+        except ValueError:
+            parsed = email.utils.parsedate_to_datetime(retry_after)
+            if parsed is None:
+                raise
+            seconds = parsed.timestamp() - time.time()
+        return max(0.0, seconds)
+
+    def get_retry_after(self, response: BaseHTTPResponse) -> float | None:
+        header = response.headers.get("Retry-After")
+        seconds: float | None = None
+        if header:
+            try:
+                seconds = self.parse_retry_after(header)
+            except (ValueError, TypeError):
+                seconds = None
+        if seconds is None and response.status == 429:
+            reset = response.headers.get("X-RateLimit-Reset")
+            if reset:
+                try:
+                    value = float(reset)
+                    # a Unix timestamp (spec), or seconds from now (common elsewhere)
+                    seconds = max(0.0, value - time.time()) if value > 1e9 else max(0.0, value)
+                except ValueError:
+                    seconds = None
+        if seconds is None:
+            return None
+        return min(seconds, self.max_retry_wait)
+
+    def sleep_for_retry(self, response: BaseHTTPResponse) -> bool:
+        retry_after = self.get_retry_after(response)
+        if retry_after:
+            self._sleep_within_deadline(retry_after)
+            return True
+        return False
+
+    def _sleep_backoff(self) -> None:
+        self._sleep_within_deadline(self.get_backoff_time())
+
+    def _sleep_within_deadline(self, seconds: float) -> None:
+        if self.deadline is not None:
+            remaining = self.deadline - time.monotonic()
+            if seconds > remaining:
+                raise DeadlineExceededError(
+                    f"the run's deadline leaves {max(0.0, remaining):.0f} s, but the next retry "
+                    f"would wait {seconds:.0f} s"
+                )
+        if seconds > 0:
+            log.debug("waiting %.1f s before retrying", seconds)
+            time.sleep(seconds)
+
+
+@dataclass(frozen=True)
+class Response:
+    """The parts of a final HTTP response that classification needs."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    attempts: int
+
+
+def build_session(settings: Settings, *, deadline: float | None = None) -> requests.Session:
+    """The one HTTP client: retry policy, pool sized for ``parallel``, User-Agent and auth."""
+    session = requests.Session()
+    session.trust_env = True  # honour HTTPS_PROXY / REQUESTS_CA_BUNDLE, as CI runners expect
+    retry = JuxRetry(
+        total=settings.retries,
+        connect=settings.retries,
+        read=settings.retries,
+        status=settings.retries,
+        other=0,
+        redirect=0,
+        backoff_factor=1.0,
+        backoff_max=max(1.0, settings.max_retry_wait),
+        status_forcelist=RETRY_STATUSES,
+        allowed_methods=frozenset({"GET", "POST"}),
+        respect_retry_after_header=True,
+        raise_on_status=False,
+        raise_on_redirect=False,
+        max_retry_wait=settings.max_retry_wait,
+        deadline=deadline,
+    )
+    adapter = HTTPAdapter(
+        max_retries=retry,
+        pool_connections=1,
+        pool_maxsize=max(settings.parallel, 1),
+        pool_block=False,
+    )
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.headers["User-Agent"] = USER_AGENT
+    session.headers["Accept"] = "application/json"
+    if settings.api_key:
+        session.headers["Authorization"] = f"Bearer {settings.api_key}"
+    return session
+
+
+def _attempts(raw: Any, fallback: int) -> int:
+    retries = getattr(raw, "retries", None)
+    history = getattr(retries, "history", None)
+    return len(history) + 1 if history is not None else fallback
+
+
+def send(
+    session: requests.Session,
+    url: str,
+    payload: Payload,
+    settings: Settings,
+    extra_headers: Mapping[str, str] | None = None,
+) -> Response:
+    """POST one payload; the final response (after retries), or raise a ``JuxError``."""
+    headers = {"Content-Type": payload.content_type}
+    if payload.sha256:
+        headers["Idempotency-Key"] = payload.sha256
+    if extra_headers:
+        headers.update(extra_headers)
+    body = open_body(payload)
+    try:
+        resp = session.post(
+            url, data=body, headers=headers, timeout=settings.timeout, allow_redirects=False
+        )
+        content = resp.content
+    except DeadlineExceededError:
+        raise
+    except requests.exceptions.RequestException as exc:
+        raise classify_exception(exc, url, settings) from None
+    finally:
+        if not isinstance(body, bytes):
+            body.close()
+    return Response(resp.status_code, resp.headers, content, _attempts(resp.raw, 1))
+
+
+def classify_exception(exc: BaseException, url: str, settings: Settings) -> JuxError:
+    """Map a requests/urllib3 failure to the error the user sees (no secrets, no traceback)."""
+    attempts_note = f" after {settings.retries + 1} attempts" if settings.retries else ""
+    text = str(exc)
+    cause = getattr(exc, "__context__", None)
+    while cause is not None and not isinstance(cause, DeadlineExceededError):
+        cause = cause.__context__
+    if isinstance(cause, DeadlineExceededError):
+        return cause
+    if isinstance(exc, requests.exceptions.SSLError):
+        return TLSError(
+            f"TLS failed talking to {url}{attempts_note}: {_short(text)}",
+            hint="check the server certificate; for a private CA set REQUESTS_CA_BUNDLE to "
+            "its bundle",
+        )
+    if isinstance(exc, requests.exceptions.Timeout | requests.exceptions.RetryError) and (
+        "timed out" in text.lower() or isinstance(exc, requests.exceptions.Timeout)
+    ):
+        return SubmitTimeoutError(
+            f"no answer from {url} within {settings.timeout:g} s{attempts_note}",
+            hint=f"raise the timeout (--timeout / JUX_SUBMIT_TIMEOUT, now {settings.timeout:g} s)"
+            " or check the server's load",
+        )
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        lowered = text.lower()
+        if (
+            "name or service not known" in lowered
+            or "nodename nor servname" in lowered
+            or "failed to resolve" in lowered
+            or "temporary failure in name resolution" in lowered
+            or "no address associated" in lowered
+        ):
+            return ConnectionFailedError(
+                f"cannot resolve the server's host name in {url}{attempts_note}",
+                hint="check JUX_API_URL (--api-url) for typos and the runner's DNS",
+            )
+        if "refused" in lowered:
+            return ConnectionFailedError(
+                f"connection refused by {url}{attempts_note}",
+                hint="check that the Jux server is running and JUX_API_URL points at it",
+            )
+        return ConnectionFailedError(
+            f"connection to {url} failed{attempts_note}: {_short(text)}",
+            hint="check the network between the runner and the server, then resubmit "
+            "(jux-submit resubmit)",
+        )
+    return ConnectionFailedError(f"request to {url} failed: {_short(text)}")
+
+
+def _short(text: str) -> str:
+    # requests' messages nest urllib3 reprs; keep the innermost reason, briefly
+    if "(Caused by " in text:
+        text = text.split("(Caused by ", 1)[1].rstrip(")")
+    return text[:300]
+
+
+def fetch_server_version(session: requests.Session, root: str, settings: Settings) -> str | None:
+    """``GET /api/version`` once, no retries; None when missing, failing or not JSON."""
+    probe = requests.Session()  # no retries: a missing endpoint must not slow the run
+    probe.headers.update(session.headers)
+    probe.mount("http://", HTTPAdapter(max_retries=0))
+    probe.mount("https://", HTTPAdapter(max_retries=0))
+    try:
+        with probe:
+            resp = probe.get(
+                f"{root}/api/version",
+                timeout=min(settings.timeout, VERSION_TIMEOUT),
+                allow_redirects=False,
+            )
+        if resp.status_code != 200:
+            return None
+        data = resp.json()
+    except (requests.exceptions.RequestException, ValueError):
+        return None
+    version = data.get("version") if isinstance(data, dict) else None
+    return str(version) if version else None
