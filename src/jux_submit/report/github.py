@@ -11,7 +11,7 @@ import json
 import logging
 import sys
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -77,12 +77,15 @@ def _problem(result: FileResult) -> str:
     return text
 
 
-def render_annotations(summary: RunSummary, path_prefix: str = "") -> list[str]:
+def render_annotations(
+    summary: RunSummary, path_prefix: str = "", no_reports_level: str | None = "warning"
+) -> list[str]:
     """``::error``/``::warning`` lines for problem reports and run warnings, in file order.
 
     Invalid and rejected reports are errors; reports kept in the outbox (retryable) and
     per-file warnings are warnings. ``path_prefix`` turns paths relative to the working
     directory into paths relative to the repository root, which GitHub needs to link them.
+    ``no_reports_level`` (``error``, ``warning`` or None) follows ``if-no-files-found``.
     """
     lines: list[str] = []
     for result in summary.files:
@@ -106,13 +109,10 @@ def render_annotations(summary: RunSummary, path_prefix: str = "") -> list[str]:
             lines.append(format_command("warning", _shorten(message), props))
         for warning in result.warnings:
             lines.append(format_command("warning", _shorten(warning), {"file": file_path}))
-    if summary.no_reports:
+    if summary.no_reports and no_reports_level:
         patterns = ", ".join(summary.patterns) or "the default patterns"
-        lines.append(
-            format_command(
-                "warning", f"No JUnit XML report matched {patterns}", {"title": "No reports found"}
-            )
-        )
+        message = f"No JUnit XML report matched {patterns}"
+        lines.append(format_command(no_reports_level, message, {"title": "No reports found"}))
     for warning in summary.warnings:
         lines.append(format_command("warning", _shorten(warning)))
     return lines
@@ -288,24 +288,18 @@ def render_outputs(summary: RunSummary, results_file: str, delimiter: str = "") 
 # --- writer --------------------------------------------------------------------------------
 
 
-def secret_values(settings: Settings) -> list[str]:
-    """Every secret line to mask: the API key, and the signing key and its passphrase."""
+def mask_values(settings: Settings) -> list[str]:
+    """Every value to ``::add-mask::``: the API key, the signing passphrase, and each line
+    of a PEM signing key given inline (the runner masks line by line)."""
     values: list[str] = []
     for secret in (settings.api_key, settings.signing_key_password, settings.signing_key):
         if not secret:
             continue
         if secret is settings.signing_key and "-----BEGIN" not in secret:
             continue  # a file path, not the key itself
-        values += [line.strip() for line in secret.splitlines() if line.strip()]
+        lines = [line.strip() for line in secret.splitlines() if line.strip()]
+        values += [line for line in lines if not line.startswith("-----")]
     return values
-
-
-def redact(text: str, secrets: Sequence[str]) -> str:
-    """``text`` with every secret replaced by ``***`` (defence in depth: none is expected)."""
-    for secret in sorted(secrets, key=len, reverse=True):
-        if len(secret) >= 4:
-            text = text.replace(secret, "***")
-    return text
 
 
 def relative_to_workspace(path: Path, environ: Mapping[str, str]) -> str:
@@ -320,21 +314,18 @@ def relative_to_workspace(path: Path, environ: Mapping[str, str]) -> str:
     return str(path)
 
 
-def results_file_of(settings: Settings) -> Path | None:
-    """Where the JSON result file was written (``--json``), or None (unset or stdout)."""
-    if not settings.json or settings.json == "-":
-        return None
-    path = Path(settings.json)
-    return path if path.is_absolute() else settings.working_directory / path
-
-
 class GithubReporter:
     """Writes GitHub's workflow commands to ``stream`` and the summary/output files."""
 
-    def __init__(self, environ: Mapping[str, str], stream: TextIO | None = None) -> None:
+    def __init__(
+        self,
+        environ: Mapping[str, str],
+        redact: Callable[[str], str] = str,
+        stream: TextIO | None = None,
+    ) -> None:
         self.environ = environ
+        self.redact = redact
         self.stream = stream if stream is not None else sys.stdout
-        self._secrets: list[str] = []
 
     def _emit(self, line: str) -> None:
         self.stream.write(line + "\n")
@@ -342,46 +333,38 @@ class GithubReporter:
 
     def start(self, settings: Settings) -> None:
         """Mask the secrets first, so the runner hides them in every later log line."""
-        self._secrets = secret_values(settings)
-        for value in self._secrets:
+        for value in mask_values(settings):
             # the one place a secret is printed: the runner consumes the line and masks it
             self._emit(f"::add-mask::{escape_data(value)}")
 
     @contextmanager
     def log_group(self, title: str) -> Iterator[None]:
         """A foldable ``::group::`` around the log lines written inside the block."""
-        self._emit(f"::group::{escape_data(title)}")
+        self._emit(f"::group::{escape_data(self.redact(title))}")
         try:
             yield
         finally:
             self._emit("::endgroup::")
 
-    def finish(self, summary: RunSummary, settings: Settings) -> None:
+    def finish(self, summary: RunSummary, settings: Settings, results_file: str | None) -> None:
         """Annotations to the log, then the job summary and outputs to the runner's files."""
         prefix = relative_to_workspace(settings.working_directory, self.environ)
         prefix = "" if prefix in (".", "") or prefix.startswith("/") else prefix + "/"
-        for line in render_annotations(summary, prefix):
-            self._emit(redact(line, self._secrets))
-        results = results_file_of(settings)
-        results_text = (
-            relative_to_workspace(results, self.environ)
-            if results is not None and results.is_file()
-            else ""
-        )
+        level = {"error": "error", "warn": "warning"}.get(str(settings.if_no_files_found))
+        for line in render_annotations(summary, prefix, no_reports_level=level):
+            self._emit(self.redact(line))
+        results = relative_to_workspace(Path(results_file), self.environ) if results_file else ""
         self._append("GITHUB_STEP_SUMMARY", render_step_summary(summary) + "\n")
-        self._append("GITHUB_OUTPUT", render_outputs(summary, results_text))
+        self._append("GITHUB_OUTPUT", render_outputs(summary, results))
 
     def _append(self, variable: str, text: str) -> None:
         target = self.environ.get(variable, "").strip()
         if not target:
-            LOG.warning(
-                "%s is not set; skipping the %s",
-                variable,
-                "job summary" if variable == "GITHUB_STEP_SUMMARY" else "step outputs",
-            )
+            what = "job summary" if variable == "GITHUB_STEP_SUMMARY" else "step outputs"
+            LOG.warning("%s is not set; skipping the %s", variable, what)
             return
         try:
             with Path(target).open("a", encoding="utf-8") as handle:
-                handle.write(redact(text, self._secrets))
+                handle.write(self.redact(text))
         except OSError as exc:
             LOG.warning("could not write %s (%s): %s", variable, target, exc.strerror or exc)

@@ -104,11 +104,13 @@ class GitlabReporter:
     def __init__(
         self,
         environ: Mapping[str, str],
+        redact: Callable[[str], str] = str,
         stream: TextIO | None = None,
         clock: Callable[[], float] = time.time,
         cwd: Path | None = None,
     ) -> None:
         self.environ = environ
+        self.redact = redact
         self.stream = stream if stream is not None else sys.stdout
         self.clock = clock
         self.cwd = cwd
@@ -126,16 +128,16 @@ class GitlabReporter:
         """A collapsed section around the log lines written inside the block."""
         self._sections += 1
         name = section_name(title, self._sections)
-        self._emit(section_start(name, title, int(self.clock())))
+        self._emit(section_start(name, self.redact(title), int(self.clock())))
         try:
             yield
         finally:
             self._emit(section_end(name, int(self.clock())))
 
-    def finish(self, summary: RunSummary, settings: Settings) -> None:
+    def finish(self, summary: RunSummary, settings: Settings, results_file: str | None) -> None:
         """Write the dotenv report (also in dry runs, so the variables always exist)."""
         path = dotenv_path(self.environ, self.cwd or settings.working_directory)
         try:
-            path.write_text(render_dotenv(summary), encoding="utf-8")
+            path.write_text(self.redact(render_dotenv(summary)), encoding="utf-8")
         except OSError as exc:
             LOG.warning("could not write the dotenv report %s: %s", path, exc.strerror or exc)
