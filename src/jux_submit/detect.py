@@ -1,113 +1,112 @@
 """Detect the CI system, the run and the git context from one environment mapping.
 
-Reads only the mapping it is given (never ``os.environ``), the files the CI points to, and
-``git`` as the last fallback.
+Reads only the mapping it is given (never ``os.environ``), the files the CI points to
+(GitHub's event payload, TeamCity's build properties), and ``git`` as the last fallback.
+The providers themselves live in ``jux_submit.providers``.
 """
 
 from __future__ import annotations
 
-import re
-import subprocess
 from collections.abc import Mapping
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 from jux_submit.models import CIContext
+from jux_submit.providers import Env, find_provider
+from jux_submit.providers.base import strip_credentials
+from jux_submit.providers.git import GIT_TIMEOUT, detect_git, run_git, second_parent
 
-GIT_TIMEOUT = 5.0
-_SHA_RE = re.compile(r"^[0-9a-f]{40}$")
-
-
-def _get(environ: Mapping[str, str], name: str) -> str | None:
-    value = environ.get(name, "").strip()
-    return value or None
+__all__ = [
+    "GIT_TIMEOUT",
+    "apply_overrides",
+    "default_project",
+    "detect_context",
+    "detect_git",
+    "detect_workspace",
+    "run_git",
+    "strip_credentials",
+]
 
 
 def detect_workspace(environ: Mapping[str, str]) -> str | None:
-    """The CI checkout directory, from the environment alone (cheap: no git, no files)."""
-    if _get(environ, "GITHUB_ACTIONS"):
-        return _get(environ, "GITHUB_WORKSPACE")
-    if _get(environ, "GITLAB_CI"):
-        return _get(environ, "CI_PROJECT_DIR")
-    if _get(environ, "JENKINS_URL") and _get(environ, "BUILD_URL"):
-        return _get(environ, "WORKSPACE")
-    return None
+    """The CI checkout directory (absolute, ``~`` expanded), from the environment alone.
 
-
-def strip_credentials(url: str | None) -> str | None:
-    """Remove ``user:token@`` from a URL; turn ``git@host:owner/repo`` into https."""
-    if not url:
-        return None
-    scp = re.match(r"^[\w.-]+@([\w.-]+):(?!//)(.+)$", url)
-    if scp:
-        url = f"https://{scp.group(1)}/{scp.group(2)}"
-    parts = urlsplit(url)
-    if not parts.scheme or not parts.hostname:
-        return None
-    netloc = parts.hostname + (f":{parts.port}" if parts.port else "")
-    scheme = "https" if parts.scheme in ("ssh", "git") else parts.scheme
-    path = parts.path[:-4] if parts.path.endswith(".git") else parts.path
-    return urlunsplit((scheme, netloc, path, "", ""))
-
-
-def run_git(args: list[str], cwd: Path) -> str | None:
-    """Run one git command; None when git is missing, fails, or times out."""
-    try:
-        done = subprocess.run(
-            ["git", "-c", "safe.directory=*", *args],
-            cwd=cwd, capture_output=True, text=True, timeout=GIT_TIMEOUT, check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if done.returncode != 0:
-        return None
-    return done.stdout.strip() or None
-
-
-def detect_git(cwd: Path) -> CIContext:
-    """Branch, commit and remote from the git repository at ``cwd`` (empty when none)."""
-    commit = run_git(["rev-parse", "HEAD"], cwd)
-    if commit is None:
-        return CIContext()
-    branch = run_git(["symbolic-ref", "--short", "-q", "HEAD"], cwd)
-    remote = strip_credentials(run_git(["remote", "get-url", "origin"], cwd))
-    repository = None
-    if remote:
-        path = urlsplit(remote).path.strip("/")
-        repository = path or None
-    return CIContext(
-        branch=branch,
-        commit=commit if _SHA_RE.match(commit) else None,
-        repository=repository,
-        repository_url=remote,
-    )
+    Cheap: opens no file and runs no git. None outside CI or when the CI does not export it.
+    """
+    env = Env(environ)
+    provider = find_provider(env)
+    return provider.workspace(env) if provider else None
 
 
 def detect_context(environ: Mapping[str, str], cwd: Path) -> CIContext:
-    """The CI context for this run: CI variables first, ``git`` fills what they leave empty."""
-    context = CIContext(is_ci=bool(_get(environ, "CI")))
-    context = context.fill_missing(detect_git(cwd))
+    """The CI context for this run.
+
+    The first matching provider reads every field it can from its own variables (fields are
+    never mixed from two providers); ``git`` in ``cwd`` then fills only what is still empty.
+    ``is_ci`` is true when a provider matched or ``CI`` holds a truthy value (``true``,
+    ``True``, ``1``, a CI name); the provider is ``unknown`` in the latter case, None outside
+    CI. Never raises for a missing file, a missing git or a folder that is not a repository.
+    """
+    env = Env(environ)
+    provider = find_provider(env)
+    if provider is not None:
+        context = provider.read(env)
+    elif env.is_true("CI"):
+        context = CIContext(is_ci=True, provider="unknown")
+    else:
+        context = CIContext()
+    context = _fill_from_git(context, cwd)
+    if provider is not None and provider.refine is not None:
+        context = provider.refine(context, cwd)
     return context
+
+
+def _fill_from_git(context: CIContext, cwd: Path) -> CIContext:
+    """Fill the empty git fields of ``context`` from the checkout at ``cwd``.
+
+    The branch is taken only when the run is neither a tag nor a pull request build (there
+    the local branch is a CI-made name). A commit that is the known synthetic merge is never
+    taken as the tested head; its second parent is, when the clone has it.
+    """
+    wants_branch = context.branch is None and context.tag is None and not context.pull_request
+    if context.commit and not wants_branch and context.repository_url:
+        return context
+    git = detect_git(cwd)
+    changes: dict[str, str | None] = {}
+    if wants_branch and git.branch:
+        changes["branch"] = git.branch
+    if context.commit is None:
+        if context.merge_commit:
+            changes["commit"] = second_parent(context.merge_commit, cwd)
+        elif git.commit:
+            changes["commit"] = git.commit
+    if context.repository_url is None and git.repository_url:
+        changes["repository_url"] = git.repository_url
+        if context.repository is None:
+            changes["repository"] = git.repository
+    return context.with_values(**changes) if changes else context
 
 
 def apply_overrides(
     context: CIContext, *, project: str | None, branch: str | None, commit: str | None
 ) -> CIContext:
-    """Explicit settings win field by field over detection."""
+    """A copy where each explicit setting (non-blank) replaces the detected field."""
     changes: dict[str, str | None] = {}
-    if project:
-        changes["project"] = project
-    if branch:
-        changes["branch"] = branch
-    if commit:
-        changes["commit"] = commit
+    if project and project.strip():
+        changes["project"] = project.strip()
+    if branch and branch.strip():
+        changes["branch"] = branch.strip()
+    if commit and commit.strip():
+        changes["commit"] = commit.strip()
     return context.with_values(**changes) if changes else context
 
 
 def default_project(context: CIContext, cwd: Path) -> str:
-    """Project name: explicit/CI repository name, then git remote name, then folder name."""
+    """The project name: the explicit one, else the repository name (from the CI, else from
+    git's remote), else the name of the folder ``cwd``."""
     if context.project:
         return context.project
     if context.repository:
-        return context.repository.rstrip("/").rsplit("/", 1)[-1]
-    return cwd.name or "unknown"
+        name = context.repository.rstrip("/").rsplit("/", 1)[-1]
+        if name:
+            return name
+    return cwd.resolve().name or "unknown"

@@ -1,0 +1,90 @@
+"""Azure Pipelines, on Azure DevOps Services or Azure DevOps Server (any collection URL).
+
+Variables: https://learn.microsoft.com/en-us/azure/devops/pipelines/build/variables
+"""
+
+from __future__ import annotations
+
+from jux_submit.models import CIContext
+from jux_submit.providers.base import (
+    Env,
+    Provider,
+    plain_branch,
+    quote_segment,
+    repository_path,
+    tag_from_ref,
+    workspace_from,
+)
+
+
+def is_azure(env: Env) -> bool:
+    return (env.get("TF_BUILD") or "").lower() == "true" and env.has("BUILD_BUILDID")
+
+
+def read_azure(env: Env) -> CIContext:
+    """The run described by Azure's predefined variables (``Build.*``, ``System.*``)."""
+    collection = env.url("SYSTEM_COLLECTIONURI", "SYSTEM_TEAMFOUNDATIONCOLLECTIONURI")
+    project = env.get("SYSTEM_TEAMPROJECT", "SYSTEM_TEAMPROJECTID")
+    build_id = env.number("BUILD_BUILDID")
+    build_url = None
+    if collection and project and build_id:
+        build_url = f"{collection}/{quote_segment(project)}/_build/results?buildId={build_id}"
+    job_id = env.get("SYSTEM_JOBID")
+    job_url = f"{build_url}&view=logs&j={job_id}" if build_url and job_id else None
+
+    source_ref = env.get("BUILD_SOURCEBRANCH")
+    version = env.sha("BUILD_SOURCEVERSION")
+    branch = tag = pull_request = source = target = merge_commit = None
+    commit = version
+    if env.get("BUILD_REASON") == "PullRequest" or env.number("SYSTEM_PULLREQUEST_PULLREQUESTID"):
+        # For GitHub repositories PullRequestId is GitHub's internal id; the number users
+        # see is PullRequestNumber. For Azure Repos the id is the number.
+        pull_request = env.number(
+            "SYSTEM_PULLREQUEST_PULLREQUESTNUMBER", "SYSTEM_PULLREQUEST_PULLREQUESTID"
+        )
+        source = env.branch("SYSTEM_PULLREQUEST_SOURCEBRANCH")
+        target = env.branch("SYSTEM_PULLREQUEST_TARGETBRANCH")
+        branch = source
+        # The build runs on refs/pull/N/merge: BUILD_SOURCEVERSION is that merge commit.
+        head = env.sha("SYSTEM_PULLREQUEST_SOURCECOMMITID")
+        commit = head
+        merge_commit = version if version != head else None
+    elif tag_from_ref(source_ref):
+        tag = tag_from_ref(source_ref)
+    else:
+        # Never BUILD_SOURCEBRANCHNAME: it is only the last segment (feature/x → x).
+        branch = plain_branch(source_ref) if (source_ref or "").startswith("refs/heads/") else None
+
+    repository_url = env.url("BUILD_REPOSITORY_URI")
+    return CIContext(
+        is_ci=True,
+        provider="azure-pipelines",
+        branch=branch,
+        tag=tag,
+        commit=commit,
+        pull_request=pull_request,
+        pr_source_branch=source,
+        pr_target_branch=target,
+        build_id=build_id,
+        build_number=env.get("BUILD_BUILDNUMBER"),
+        build_url=build_url,
+        job_name=env.get("SYSTEM_JOBDISPLAYNAME", "SYSTEM_JOBNAME"),
+        job_url=job_url,
+        repository=repository_path(repository_url) or env.get("BUILD_REPOSITORY_NAME"),
+        repository_url=repository_url,
+        workspace=env.path("BUILD_SOURCESDIRECTORY", "BUILD_REPOSITORY_LOCALPATH"),
+        actor=env.get("BUILD_REQUESTEDFOR"),
+        job_id=job_id,
+        run_attempt=env.number("SYSTEM_JOBATTEMPT"),
+        event=env.get("BUILD_REASON"),
+        merge_commit=merge_commit,
+        server_url=collection,
+    )
+
+
+AZURE = Provider(
+    "azure-pipelines",
+    is_azure,
+    read_azure,
+    workspace_from("BUILD_SOURCESDIRECTORY", "BUILD_REPOSITORY_LOCALPATH"),
+)
