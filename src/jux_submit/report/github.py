@@ -243,17 +243,34 @@ def render_step_summary(summary: RunSummary, max_bytes: int = MAX_SUMMARY_BYTES)
     text = assemble(len(rows), len(problems), 0)
     if len(text.encode("utf-8")) <= max_bytes:
         return text
-    # Drop problem lines first, then table rows, until the text (with the note) fits.
-    n_rows, n_problems = len(rows), len(problems)
+    # Too big: keep as many table rows as fit, then as many problem lines; the warnings
+    # section goes. Computed from line sizes (linear), then checked on the real text.
+    total_lines = len(rows) + len(problems) + len(warnings)
+    budget = max_bytes - len(assemble(0, 0, total_lines).encode("utf-8"))
+    budget -= len("### Problems\n\n\n")
+    n_rows = n_problems = 0
+    for row in rows:
+        cost = len(row.encode("utf-8")) + 1
+        if cost > budget:
+            break
+        budget -= cost
+        n_rows += 1
+    if n_rows == len(rows):
+        for line in problems:
+            cost = len(line.encode("utf-8")) + 1
+            if cost > budget:
+                break
+            budget -= cost
+            n_problems += 1
     while True:
-        if n_problems:
-            n_problems -= 1
-        elif n_rows:
-            n_rows -= 1
-        dropped = (len(rows) - n_rows) + (len(problems) - n_problems) + len(warnings)
+        dropped = total_lines - n_rows - n_problems
         text = assemble(n_rows, n_problems, dropped)
         if len(text.encode("utf-8")) <= max_bytes or (n_rows == 0 and n_problems == 0):
             return text
+        if n_problems:
+            n_problems -= 1
+        else:
+            n_rows -= 1
 
 
 # --- step outputs --------------------------------------------------------------------------
