@@ -37,6 +37,7 @@ def make_settings(tmp_path: Path, **env: str):
 
 # --- escaping ------------------------------------------------------------------------------
 
+
 def test_escape_data_follows_the_toolkit_rules() -> None:
     assert escape_data("100% done\r\nnext") == "100%25 done%0D%0Anext"
     assert escape_data("a:b,c") == "a:b,c"  # only properties escape : and ,
@@ -53,6 +54,7 @@ def test_format_command_skips_empty_properties() -> None:
 
 
 # --- annotations ---------------------------------------------------------------------------
+
 
 def test_annotations_golden(update_golden: bool) -> None:
     text = "\n".join(render_annotations(mixed_summary())) + "\n"
@@ -84,13 +86,15 @@ def test_no_reports_annotation_follows_if_no_files_found() -> None:
 
 # --- job summary ---------------------------------------------------------------------------
 
+
 def test_step_summary_golden(update_golden: bool) -> None:
     check_golden("github/step_summary.md", render_step_summary(mixed_summary()), update_golden)
 
 
 def test_step_summary_empty_run_golden(update_golden: bool) -> None:
-    check_golden("github/step_summary_empty.md", render_step_summary(empty_summary()),
-                 update_golden)
+    check_golden(
+        "github/step_summary_empty.md", render_step_summary(empty_summary()), update_golden
+    )
 
 
 def test_step_summary_links_test_runs_and_escapes_cells() -> None:
@@ -105,7 +109,9 @@ def test_step_summary_links_test_runs_and_escapes_cells() -> None:
 def test_step_summary_dry_run_has_no_links() -> None:
     summary = RunSummary(
         files=(FileResult("a.xml", Status.DRY_RUN, counts=Counts(tests=1)),),
-        context=CIContext(), server_root="https://jux.example.com", dry_run=True,
+        context=CIContext(),
+        server_root="https://jux.example.com",
+        dry_run=True,
     )
     text = render_step_summary(summary)
     assert "Dry run: nothing was sent" in text
@@ -139,6 +145,7 @@ def test_step_summary_small_limit_keeps_markdown_valid() -> None:
 
 # --- outputs -------------------------------------------------------------------------------
 
+
 def test_outputs_golden(update_golden: bool) -> None:
     text = render_outputs(mixed_summary(), "jux-results.json", delimiter="ghadelimiter_TEST")
     check_golden("github/outputs.txt", text, update_golden)
@@ -162,6 +169,7 @@ def test_outputs_use_a_fresh_random_delimiter() -> None:
 
 # --- the writer ----------------------------------------------------------------------------
 
+
 def test_start_masks_the_api_key_once(tmp_path: Path) -> None:
     stream = io.StringIO()
     reporter = GithubReporter({}, Redactor([API_KEY]), stream=stream)
@@ -170,10 +178,17 @@ def test_start_masks_the_api_key_once(tmp_path: Path) -> None:
 
 
 def test_mask_values_cover_inline_pem_lines_not_paths(tmp_path: Path) -> None:
-    pem = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\nAbCd\n-----END PRIVATE KEY-----"
+    pem = (
+        "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\nAbCd\n"
+        "-----END PRIVATE KEY-----"
+    )
     settings = make_settings(tmp_path, JUX_SIGNING_KEY=pem, JUX_SIGNING_KEY_PASSWORD="pass phrase")
-    assert mask_values(settings) == [API_KEY, "pass phrase", "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC",
-                                     "AbCd"]
+    assert mask_values(settings) == [
+        API_KEY,
+        "pass phrase",
+        "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC",
+        "AbCd",
+    ]
     settings = make_settings(tmp_path, JUX_SIGNING_KEY="keys/signing.pem")
     assert mask_values(settings) == [API_KEY]
 
@@ -208,16 +223,18 @@ def test_finish_writes_summary_outputs_and_annotations(tmp_path: Path) -> None:
 
 def test_finish_redacts_a_secret_that_leaks_into_a_message(tmp_path: Path) -> None:
     leaky = RunSummary(
-        files=(FileResult("a.xml", Status.INVALID,
-                          error=FileError("x", f"bad token {API_KEY}")),),
-        context=CIContext(), server_root=None, dry_run=False,
+        files=(FileResult("a.xml", Status.INVALID, error=FileError("x", f"bad token {API_KEY}")),),
+        context=CIContext(),
+        server_root=None,
+        dry_run=False,
     )
     out = tmp_path / "out"
     summary_file = tmp_path / "summary"
     stream = io.StringIO()
     reporter = GithubReporter(
         {"GITHUB_OUTPUT": str(out), "GITHUB_STEP_SUMMARY": str(summary_file)},
-        Redactor([API_KEY]), stream=stream,
+        Redactor([API_KEY]),
+        stream=stream,
     )
     reporter.finish(leaky, make_settings(tmp_path), None)
     assert API_KEY not in stream.getvalue() + summary_file.read_text() + out.read_text()

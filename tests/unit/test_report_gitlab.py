@@ -34,7 +34,10 @@ def test_section_markers() -> None:
 
 
 def test_section_names_are_safe_and_unique() -> None:
-    assert section_name("Submitting 3 reports: TEST-*.xml", 2) == "jux_2_submitting_3_reports_test-_.xml"
+    assert (
+        section_name("Submitting 3 reports: TEST-*.xml", 2)
+        == "jux_2_submitting_3_reports_test-_.xml"
+    )
     assert section_name("???", 1) == "jux_1_section"
 
 
@@ -78,7 +81,9 @@ def test_dotenv_lines_are_plain_name_value_pairs() -> None:
 
 def test_dotenv_ids_are_cut_to_gitlabs_size_limit() -> None:
     files = tuple(
-        FileResult(f"r{i}.xml", Status.SUBMITTED, test_run_id=f"{i:08d}-aaaa-bbbb-cccc-dddddddddddd")
+        FileResult(
+            f"r{i}.xml", Status.SUBMITTED, test_run_id=f"{i:08d}-aaaa-bbbb-cccc-dddddddddddd"
+        )
         for i in range(400)
     )
     summary = RunSummary(files=files, context=CIContext(), server_root=None, dry_run=False)
