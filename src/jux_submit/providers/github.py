@@ -89,7 +89,10 @@ def read_github(env: Env, provider_id: str = "github-actions") -> CIContext:
         target = plain_branch(env.get("GITHUB_BASE_REF") or _text(pull, "base", "ref"))
         branch = source
         head_sha = _sha(_text(pull, "head", "sha"))
-        tests_merge = event_name in _MERGE_REF_EVENTS or (ref or "").endswith("/merge")
+        if (ref or "").startswith("refs/pull/"):
+            tests_merge = (ref or "").endswith("/merge")  # Gitea builds refs/pull/N/head
+        else:
+            tests_merge = event_name in _MERGE_REF_EVENTS
         if tests_merge:
             # GITHUB_SHA is the merge of head into base; the head SHA is in the payload only.
             merge_commit = sha if sha != head_sha else None
