@@ -142,28 +142,23 @@ def discover_reports(
         if not any(b in (base, "") or base.startswith(b + "/") for b in walk_roots):
             walk_roots.append(base)
 
-    found: dict[str, ReportFile] = {}
-    seen_real: set[str] = set()
+    found: dict[str, tuple[ReportFile, str]] = {}
 
     def consider(relpath: str, path: Path) -> None:
         try:
             info = path.stat()
+        except PermissionError:
+            found.setdefault(relpath, (ReportFile(path, relpath, 0), relpath))
+            return
         except OSError as exc:
-            if isinstance(exc, PermissionError):
-                found.setdefault(relpath, ReportFile(path, relpath, 0))
-            elif path.is_symlink():
+            if path.is_symlink():
                 warnings.append(
                     f"{relpath}: skipped, symbolic link that cannot be followed "
                     f"({exc.strerror or exc})"
                 )
             return
-        if not stat.S_ISREG(info.st_mode):
-            return
-        real = os.path.realpath(path)
-        if real in seen_real:
-            return
-        seen_real.add(real)
-        found[relpath] = ReportFile(path, relpath, info.st_size)
+        if stat.S_ISREG(info.st_mode):
+            found[relpath] = (ReportFile(path, relpath, info.st_size), os.path.realpath(path))
 
     for base in walk_roots:
         for relpath, entry in _walk(root, base, skip, warnings):
@@ -185,5 +180,12 @@ def discover_reports(
                 if not any(x.match(shown) for x in exclude_res):
                     consider(shown, path)
 
-    files = tuple(found[k] for k in sorted(found))
-    return Discovery(files=files, warnings=tuple(warnings))
+    # the same file reached through links counts once, under its first path in sorted order
+    files: list[ReportFile] = []
+    seen_real: set[str] = set()
+    for relpath in sorted(found):
+        report, real = found[relpath]
+        if real not in seen_real:
+            seen_real.add(real)
+            files.append(report)
+    return Discovery(files=tuple(files), warnings=tuple(warnings))

@@ -17,6 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    MaxRetryError,
+    NameResolutionError,
+    NewConnectionError,
+    ReadTimeoutError,
+)
 from urllib3.util.retry import Retry
 
 from jux_submit import __version__
@@ -232,9 +239,17 @@ def classify_exception(exc: BaseException, url: str, settings: Settings) -> JuxE
             hint="check the server certificate; for a private CA set REQUESTS_CA_BUNDLE to "
             "its bundle",
         )
-    if isinstance(exc, requests.exceptions.Timeout | requests.exceptions.RetryError) and (
-        "timed out" in text.lower() or isinstance(exc, requests.exceptions.Timeout)
-    ):
+    reason = _urllib3_reason(exc)
+    if isinstance(reason, NameResolutionError):
+        return ConnectionFailedError(
+            f"cannot resolve the server's host name in {url}{attempts_note}",
+            hint="check JUX_API_URL (--api-url) for typos and the runner's DNS",
+        )
+    # NewConnectionError (refused, unreachable) subclasses ConnectTimeoutError in urllib3
+    is_timeout = isinstance(exc, requests.exceptions.Timeout) or isinstance(
+        reason, ReadTimeoutError | ConnectTimeoutError
+    )
+    if is_timeout and not isinstance(reason, NewConnectionError):
         return SubmitTimeoutError(
             f"no answer from {url} within {settings.timeout:g} s{attempts_note}",
             hint=f"raise the timeout (--timeout / JUX_SUBMIT_TIMEOUT, now {settings.timeout:g} s)"
@@ -264,6 +279,14 @@ def classify_exception(exc: BaseException, url: str, settings: Settings) -> JuxE
             "(jux-submit resubmit)",
         )
     return ConnectionFailedError(f"request to {url} failed: {_short(text)}")
+
+
+def _urllib3_reason(exc: BaseException) -> BaseException | None:
+    """The urllib3 error under a requests exception (MaxRetryError's reason, if any)."""
+    inner = exc.args[0] if exc.args else None
+    if isinstance(inner, MaxRetryError):
+        return inner.reason
+    return inner if isinstance(inner, BaseException) else None
 
 
 def _short(text: str) -> str:

@@ -27,9 +27,65 @@ class Validated:
     first_suite_properties: tuple[tuple[str, str], ...]
 
 
+_PROLOG_READ = 64 * 1024
+_DOCTYPE_REFUSED = (
+    "the document has a DOCTYPE declaration: JUnit reports have none, and entity "
+    "declarations can read local files or expand without limit (XXE, billion laughs); "
+    "it is refused"
+)
+_BOMS = (
+    (b"\xef\xbb\xbf", "utf-8"),
+    (b"\xff\xfe\x00\x00", "utf-32-le"),
+    (b"\x00\x00\xfe\xff", "utf-32-be"),
+    (b"\xff\xfe", "utf-16-le"),
+    (b"\xfe\xff", "utf-16-be"),
+)
+
+
+def _has_doctype(head: bytes) -> bool:
+    """True when the prolog (before the first element) declares a DOCTYPE.
+
+    Checked before libxml2 sees the document, so no DTD or entity is ever processed.
+    """
+    encoding = "latin-1"
+    for bom, name in _BOMS:
+        if head.startswith(bom):
+            encoding = name
+            head = head[len(bom) :]
+            break
+    else:
+        if head[:2] == b"<\x00":
+            encoding = "utf-16-le"
+        elif head[:2] == b"\x00<":
+            encoding = "utf-16-be"
+    text = head.decode(encoding, "ignore")
+    pos = 0
+    while True:
+        start = text.find("<", pos)
+        if start == -1:
+            return False
+        if text.startswith("<?", start):
+            pos = text.find("?>", start)
+        elif text.startswith("<!--", start):
+            pos = text.find("-->", start)
+        else:
+            return text.startswith("<!DOCTYPE", start) or text.startswith("<!ENTITY", start)
+        if pos == -1:
+            return False
+
+
+class _DenyResolver(etree.Resolver):
+    """Refuses every external resource (defence in depth: DOCTYPEs are refused earlier)."""
+
+    def resolve(  # type: ignore[override]  # lxml-stubs omit the context argument
+        self, system_url: str | None, public_id: str | None, context: Any
+    ) -> Any:
+        return self.resolve_string("", context, base_url=None)
+
+
 def make_parser(*, huge_tree: bool = False) -> etree.XMLParser:
     """An lxml parser that resolves no entities, loads no DTD and touches no network."""
-    return etree.XMLParser(
+    parser = etree.XMLParser(
         resolve_entities=False,
         no_network=True,
         load_dtd=False,
@@ -39,6 +95,8 @@ def make_parser(*, huge_tree: bool = False) -> etree.XMLParser:
         remove_pis=True,
         collect_ids=False,
     )
+    parser.resolvers.add(_DenyResolver())
+    return parser
 
 
 def _local(tag: object) -> str:
@@ -142,12 +200,14 @@ def validate_report(file: ReportFile, *, huge_tree: bool = False) -> Validated |
     """
     try:
         with file.path.open("rb") as handle:
-            head = handle.read(1)
+            head = handle.read(_PROLOG_READ)
             if not head:
                 return ValidationProblem(
-                    "the file is empty (0 bytes): the test run did not "
-                    "write a report, or it was truncated"
+                    "the file is empty (0 bytes): the test run did not write a report, or it "
+                    "was truncated"
                 )
+            if _has_doctype(head):
+                return ValidationProblem(_DOCTYPE_REFUSED, 1, None)
             handle.seek(0)
             tree = etree.parse(handle, make_parser(huge_tree=huge_tree))
     except etree.XMLSyntaxError as exc:
@@ -159,13 +219,7 @@ def validate_report(file: ReportFile, *, huge_tree: bool = False) -> Validated |
 
     docinfo: Any = tree.docinfo
     if docinfo.doctype or docinfo.internalDTD is not None:
-        return ValidationProblem(
-            "the document has a DOCTYPE declaration: JUnit reports have none, and entity "
-            "declarations can read local files or expand without limit (XXE, billion laughs); "
-            "it is refused",
-            1,
-            None,
-        )
+        return ValidationProblem(_DOCTYPE_REFUSED, 1, None)
     root = tree.getroot()
     name = _local(root.tag)
     if name not in _ROOTS:
