@@ -296,7 +296,7 @@ def render_component() -> str:
             f"      description: {q(describe(opt).split(' Same as the ')[0])}",
             f"      default: {q(default)}",
         ]
-        variables.append(f"    {opt.env}: $[[ inputs.{opt.name} ]]")
+        variables.append(f'    {opt.env}: "$[[ inputs.{opt.name} ]]"')
     secrets = ", ".join(opt.env or "" for opt in OPTIONS if opt.is_secret)
     header = [
         GENERATED.rstrip("\n"),
