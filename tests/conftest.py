@@ -123,3 +123,10 @@ def workdir(tmp_path: Path) -> Path:
     path = tmp_path / "ws"
     path.mkdir()
     return path
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Everything under tests/packaging carries the ``packaging`` marker (run on its own)."""
+    for item in items:
+        if "tests/packaging/" in item.nodeid.replace("\\", "/"):
+            item.add_marker(pytest.mark.packaging)
