@@ -1,4 +1,4 @@
-"""Turn an enriched report into what is sent: raw XML (here) or a ``.jxz`` package.
+"""Turn an enriched report into what is sent: raw XML or a ``.jxz`` package (built by py-jxz).
 
 A raw payload is the spliced head plus the untouched rest of the file; small ones are held
 in memory, large ones are streamed from disk by ``BodyReader`` (never two copies in memory).
@@ -8,11 +8,18 @@ from __future__ import annotations
 
 import hashlib
 import io
+import zipfile
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from jux_submit.enrich import Splice
-from jux_submit.models import Payload, PayloadMode
+from jux_submit.errors import PackageTooLargeError
+from jux_submit.models import Attachment, Payload, PayloadMode
+
+if TYPE_CHECKING:
+    from jux_submit.signing import SigningMaterial
 
 RAW_ENDPOINT = "/api/v1/junit/submit"
 RAW_CONTENT_TYPE = "application/xml"
@@ -132,3 +139,77 @@ def read_body(payload: Payload) -> bytes:
         return body
     with body:
         return body.read()
+
+
+# --- packages (.jxz) -------------------------------------------------------------------------
+
+#: ``Report-Type`` written into the manifest of every package.
+PACKAGE_REPORT_TYPE = "junit"
+SIZE_ADVICE = (
+    "split the report into smaller files",
+    "attach fewer or smaller files (check the [[ATTACHMENT|...]] markers and --attach globs)",
+    "raise --max-package-size (JUX_MAX_PACKAGE_SIZE) if the server's limit is higher",
+)
+
+
+def build_package_payload(
+    report_xml: bytes,
+    attachments: Sequence[Attachment],
+    *,
+    reason: str,
+    signing: SigningMaterial | None = None,
+    properties_added: tuple[tuple[str, str], ...] = (),
+    warnings: tuple[str, ...] = (),
+) -> Payload:
+    """A ``.jxz`` payload built with py-jxz: ``junit.xml``, ``attachments/<name>`` (with
+    ``Attachment-For`` when the file came from a test case), signed when ``signing`` is given.
+
+    An attachment that cannot be read any more becomes a warning. Raises
+    ``jxz.SignatureError`` if signing fails.
+    """
+    from jxz import ContainerBuilder
+
+    from jux_submit.enrich import SUBMITTER
+
+    builder = ContainerBuilder()
+    builder.set_report(report_xml)
+    notes = list(warnings)
+    for item in attachments:
+        try:
+            data = item.path.read_bytes()
+        except OSError as exc:
+            notes.append(f"attachment {item.path} could not be read: {exc.strerror or exc}")
+            continue
+        builder.add_attachment(item.name, data, attachment_for=item.attachment_for)
+    body = builder.build(
+        created_by=SUBMITTER,
+        report_type=PACKAGE_REPORT_TYPE,
+        private_key=signing.key if signing else None,
+        certificate=signing.certificate if signing else None,
+    )
+    with zipfile.ZipFile(io.BytesIO(body)) as archive:
+        entries = tuple((info.filename, info.file_size) for info in archive.infolist())
+    return Payload(
+        mode=PayloadMode.PACKAGE,
+        mode_reason=reason,
+        content_type=PACKAGE_CONTENT_TYPE,
+        endpoint=PACKAGE_ENDPOINT,
+        size=len(body),
+        body=body,
+        properties_added=properties_added,
+        warnings=tuple(notes),
+        entries=entries,
+        sha256=hashlib.sha256(body).hexdigest(),
+    )
+
+
+def check_package_size(payload: Payload, limit: int) -> PackageTooLargeError | None:
+    """The error to report when ``payload`` is over ``limit`` bytes (it must not be sent)."""
+    if payload.size <= limit:
+        return None
+    what = "package" if payload.mode is PayloadMode.PACKAGE else "report"
+    return PackageTooLargeError(
+        f"the {what} is {payload.size:,} bytes, over the {limit:,}-byte limit "
+        "(--max-package-size / JUX_MAX_PACKAGE_SIZE); it was not sent",
+        suggestions=SIZE_ADVICE,
+    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from jux_submit.detect import apply_overrides, default_project, detect_context
@@ -21,18 +21,20 @@ from jux_submit.models import (
     FileError,
     FileResult,
     Payload,
+    PayloadMode,
     ReportFile,
     RunSummary,
     Status,
     ValidationProblem,
 )
-from jux_submit.payload import build_raw_payload
+from jux_submit.package import PackagingPlan, decide_mode, prepare_packaging
+from jux_submit.payload import build_package_payload, build_raw_payload, check_package_size
 from jux_submit.validate import Validated, validate_report
 
 if TYPE_CHECKING:
     import requests
 
-    from jux_submit.settings import Settings
+    from jux_submit.settings import Mode, Settings
 
 log = logging.getLogger("jux_submit")
 
@@ -76,6 +78,7 @@ class RunContext:
     metadata: Metadata
     session: requests.Session | None
     root: str | None
+    packaging: PackagingPlan = field(default_factory=PackagingPlan)
 
 
 def run(settings: Settings) -> RunSummary:
@@ -109,6 +112,8 @@ def run(settings: Settings) -> RunSummary:
         environ=settings.environ,
     )
 
+    # signing key and --attach files: loaded once, a ConfigError here comes before any request
+    packaging = prepare_packaging(settings)
     session = None
     server_version = None
     root = settings.server_root
@@ -119,10 +124,13 @@ def run(settings: Settings) -> RunSummary:
         server_version = fetch_server_version(session, root, settings)
         check_server_version(server_version)
 
-    shared = RunContext(settings, metadata, session, root)
+    shared = RunContext(settings, metadata, session, root, packaging)
     try:
         with ThreadPoolExecutor(max_workers=settings.parallel, thread_name_prefix="jux") as pool:
-            results = tuple(pool.map(lambda f: process_file(f, shared), discovery.files))
+            if settings.combine:
+                results = process_combined(discovery.files, shared, pool)
+            else:
+                results = tuple(pool.map(lambda f: process_file(f, shared), discovery.files))
     finally:
         if session is not None:
             session.close()
@@ -162,7 +170,7 @@ def process_file(file: ReportFile, shared: RunContext) -> FileResult:
             column=checked.column,
             duration=time.monotonic() - started,
         )
-    payload = prepare_payload(checked, shared.metadata, settings)
+    payload = prepare_payload(checked, shared.metadata, settings, packaging=shared.packaging)
     base = FileResult(
         path=file.relpath,
         status=Status.DRY_RUN,
@@ -175,12 +183,75 @@ def process_file(file: ReportFile, shared: RunContext) -> FileResult:
         properties_added=payload.properties_added,
         entries=payload.entries,
     )
+    return dispatch_payload(base, payload, shared, started)
+
+
+def dispatch_payload(
+    base: FileResult, payload: Payload, shared: RunContext, started: float
+) -> FileResult:
+    """Log the payload's warnings, refuse it when over the size limit, else send it (or stop
+    there in a dry run)."""
+    settings = shared.settings
     for warning in payload.warnings:
-        log.warning("%s: %s", file.relpath, warning)
+        log.warning("%s: %s", base.path, warning)
+    is_limited = payload.mode is PayloadMode.PACKAGE or settings.combine
+    too_big = check_package_size(payload, settings.max_package_size) if is_limited else None
+    if too_big is not None:
+        log.error("%s: not sent: %s", base.path, too_big.message)
+        return base.with_status(
+            Status.REJECTED,
+            error=FileError(too_big.kind, too_big.message, too_big.suggestions),
+            duration=time.monotonic() - started,
+        )
     if settings.dry_run or shared.session is None or shared.root is None:
-        log.info("%s: would send %d bytes to %s", file.relpath, payload.size, payload.endpoint)
+        log.info("%s: would send %d bytes to %s", base.path, payload.size, payload.endpoint)
         return base.with_status(Status.DRY_RUN, duration=time.monotonic() - started)
     return send_payload(base, payload, shared, started)
+
+
+def process_combined(
+    files: tuple[ReportFile, ...], shared: RunContext, pool: ThreadPoolExecutor
+) -> tuple[FileResult, ...]:
+    """``--combine``: validate every file, merge the valid ones into one submission.
+
+    Invalid reports keep their own result; reports carrying an XML signature are sent on
+    their own (merging would break the signature). The combined result comes last.
+    """
+    from jux_submit.combine import prepare_combined_payload
+
+    started = time.monotonic()
+    settings = shared.settings
+    checked = list(pool.map(lambda f: validate_report(f, huge_tree=settings.huge_xml), files))
+    alone = [
+        f
+        for f, c in zip(files, checked, strict=True)
+        if isinstance(c, ValidationProblem) or c.report.is_signed
+    ]
+    merged = [c.report for c in checked if isinstance(c, Validated) and not c.report.is_signed]
+    results = list(pool.map(lambda f: process_file(f, shared), alone))
+    if not merged:
+        return tuple(results)
+    payload = prepare_combined_payload(
+        merged, shared.metadata, settings, packaging=shared.packaging
+    )
+    counts = merged[0].counts
+    for report in merged[1:]:
+        counts = counts + report.counts
+    base = FileResult(
+        path=f"combined ({len(merged)} reports)",
+        status=Status.DRY_RUN,
+        counts=counts,
+        mode=payload.mode,
+        mode_reason=payload.mode_reason,
+        size=payload.size,
+        endpoint=payload.endpoint,
+        warnings=payload.warnings,
+        properties_added=payload.properties_added,
+        entries=payload.entries,
+    )
+    log.info("combined %d report(s) into one submission", len(merged))
+    results.append(dispatch_payload(base, payload, shared, started))
+    return tuple(results)
 
 
 def send_payload(
@@ -218,24 +289,46 @@ def send_payload(
     )
 
 
-def prepare_payload(checked: Validated, metadata: Metadata, settings: Settings) -> Payload:
-    """Enrich the report (unless signed) and build what will be sent."""
+def prepare_payload(
+    checked: Validated,
+    metadata: Metadata,
+    settings: Settings,
+    *,
+    packaging: PackagingPlan | None = None,
+    mode: Mode | None = None,
+) -> Payload:
+    """Enrich the report (unless signed) and build what will be sent: raw XML, or a ``.jxz``
+    package when ``--mode`` (or ``mode``, which overrides it) says so; see ``decide_mode``.
+    Raises ``jxz.SignatureError`` if signing fails."""
     report = checked.report
     file = report.file
+    plan = packaging or PackagingPlan()
+    decision = decide_mode([file], settings, plan, mode=mode)
     if report.is_signed:
-        return build_raw_payload(
-            file.path,
-            file.size,
-            Splice(b"", 0),
-            reason="raw: mode is raw",
-            warnings=(SIGNED_WARNING,),
+        add: tuple[tuple[str, str], ...] = ()
+        splice = Splice(b"", 0)
+        warnings: tuple[str, ...] = (SIGNED_WARNING, *decision.warnings)
+    else:
+        add, remove = plan_properties(checked.first_suite_properties, metadata, file.relpath)
+        splice = enrich_file(file.path, file.size, add, remove, report.encoding)
+        warnings = decision.warnings
+    if decision.mode is PayloadMode.PACKAGE:
+        with file.path.open("rb") as handle:
+            handle.seek(splice.resume_at)
+            xml = splice.head + handle.read()
+        return build_package_payload(
+            xml,
+            decision.attachments,
+            reason=decision.reason,
+            signing=plan.signing,
+            properties_added=add,
+            warnings=warnings,
         )
-    add, remove = plan_properties(checked.first_suite_properties, metadata, file.relpath)
-    splice = enrich_file(file.path, file.size, add, remove, report.encoding)
     return build_raw_payload(
         file.path,
         file.size,
         splice,
-        reason="raw: no attachments and no signing key",
+        reason=decision.reason,
         properties_added=add,
+        warnings=warnings,
     )
