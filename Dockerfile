@@ -22,11 +22,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 COPY docker/constraints.txt /tmp/constraints.txt
+# COPY (not a RUN bind mount) so every builder keys its layer cache on the wheel's content
+COPY --from=build /dist /tmp/dist
 # --only-binary: every dependency has a wheel, so no compiler is ever needed or left behind
-RUN --mount=type=bind,from=build,source=/dist,target=/dist \
-    python -m pip install --no-cache-dir --no-compile --only-binary=:all: \
-        --constraint /tmp/constraints.txt /dist/*.whl \
-    && rm /tmp/constraints.txt \
+RUN python -m pip install --no-cache-dir --no-compile --only-binary=:all: \
+        --constraint /tmp/constraints.txt /tmp/dist/*.whl \
+    && rm -rf /tmp/dist /tmp/constraints.txt \
     && jux-submit --version
 # No USER line on purpose: GitHub runs container actions as root (and so must we, to write
 # the mounted workspace and the runner's file-command files). No WORKDIR either: the runner

@@ -174,7 +174,11 @@ def test_start_masks_the_api_key_once(tmp_path: Path) -> None:
     stream = io.StringIO()
     reporter = GithubReporter({}, Redactor([API_KEY]), stream=stream)
     reporter.start(make_settings(tmp_path))
-    assert stream.getvalue() == f"::add-mask::{API_KEY}\n"
+    assert stream.getvalue() == (f"::add-mask::{API_KEY}\n::group::{github.LOG_GROUP_TITLE}\n")
+    reporter.end_logs()
+    reporter.end_logs()  # idempotent
+    assert stream.getvalue().endswith(f"{github.LOG_GROUP_TITLE}\n::endgroup::\n")
+    assert stream.getvalue().count(API_KEY) == 1
 
 
 def test_mask_values_cover_inline_pem_lines_not_paths(tmp_path: Path) -> None:

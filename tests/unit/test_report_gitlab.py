@@ -123,3 +123,17 @@ def test_failed_write_is_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixt
         mixed_summary(), settings, None
     )
     assert "could not write the dotenv report" in caplog.text
+
+
+def test_start_opens_a_section_that_finish_closes(tmp_path: Path) -> None:
+    stream = io.StringIO()
+    times = iter([10.0, 20.0])
+    environ = {"CI_PROJECT_DIR": str(tmp_path)}
+    settings = load_settings(["--dry-run"], environ, cwd=tmp_path)
+    reporter = GitlabReporter(environ, Redactor(), stream=stream, clock=lambda: next(times))
+    reporter.start(settings)
+    reporter.finish(empty_summary(), settings, None)
+    lines = stream.getvalue().rstrip("\n").split("\n")
+    assert lines[0].startswith("\x1b[0Ksection_start:10:jux_1_jux-submit_")
+    assert lines[1].startswith("\x1b[0Ksection_end:20:jux_1_jux-submit_")
+    assert len(lines) == 2

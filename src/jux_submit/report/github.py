@@ -37,6 +37,7 @@ STATUS_LABELS: Mapping[Status, str] = {
     Status.FAILED: "⚠️ not sent (outbox)",
     Status.SKIPPED: "⏭️ skipped",
 }
+LOG_GROUP_TITLE = "jux-submit: finding, validating and submitting reports"
 OUTPUT_NAMES = ("submitted", "failed", "invalid", "test-run-ids", "results-file")
 
 
@@ -343,16 +344,26 @@ class GithubReporter:
         self.environ = environ
         self.redact = redact
         self.stream = stream if stream is not None else sys.stdout
+        self._group_open = False
 
     def _emit(self, line: str) -> None:
         self.stream.write(line + "\n")
         self.stream.flush()
 
     def start(self, settings: Settings) -> None:
-        """Mask the secrets first, so the runner hides them in every later log line."""
+        """Mask the secrets first, so the runner hides them in every later log line; then
+        open a log group for the run's log lines (closed by ``end_logs`` or ``finish``)."""
         for value in mask_values(settings):
             # the one place a secret is printed: the runner consumes the line and masks it
             self._emit(f"::add-mask::{escape_data(value)}")
+        self._emit(f"::group::{LOG_GROUP_TITLE}")
+        self._group_open = True
+
+    def end_logs(self) -> None:
+        """Close the run's log group (idempotent), so the summary after it stays visible."""
+        if self._group_open:
+            self._emit("::endgroup::")
+            self._group_open = False
 
     @contextmanager
     def log_group(self, title: str) -> Iterator[None]:
@@ -365,6 +376,7 @@ class GithubReporter:
 
     def finish(self, summary: RunSummary, settings: Settings, results_file: str | None) -> None:
         """Annotations to the log, then the job summary and outputs to the runner's files."""
+        self.end_logs()
         prefix = relative_to_workspace(settings.working_directory, self.environ)
         prefix = "" if prefix in (".", "") or prefix.startswith("/") else prefix + "/"
         level = {"error": "error", "warn": "warning"}.get(str(settings.if_no_files_found))

@@ -27,6 +27,7 @@ DEFAULT_DOTENV = "jux-submit.env"
 DOTENV_VARIABLE = "JUX_DOTENV"
 #: GitLab refuses a dotenv report over 5 KiB; keep the ids within a safe share of it.
 MAX_DOTENV_BYTES = 4096
+LOG_SECTION_TITLE = "jux-submit: finding, validating and submitting reports"
 _SECTION_NAME_RE = re.compile(r"[^a-z0-9_.-]+")
 _ESC = "\x1b"
 
@@ -115,13 +116,24 @@ class GitlabReporter:
         self.clock = clock
         self.cwd = cwd
         self._sections = 0
+        self._open_section: str | None = None
 
     def _emit(self, line: str) -> None:
         self.stream.write(line + "\n")
         self.stream.flush()
 
     def start(self, settings: Settings) -> None:
-        """Nothing to set up: GitLab masks secrets itself (masked CI/CD variables)."""
+        """Open a collapsed section for the run's log lines (closed by ``end_logs`` or
+        ``finish``). GitLab masks secrets itself (masked CI/CD variables)."""
+        self._sections += 1
+        self._open_section = section_name(LOG_SECTION_TITLE, self._sections)
+        self._emit(section_start(self._open_section, LOG_SECTION_TITLE, int(self.clock())))
+
+    def end_logs(self) -> None:
+        """Close the run's section (idempotent), so the summary after it stays visible."""
+        if self._open_section:
+            self._emit(section_end(self._open_section, int(self.clock())))
+            self._open_section = None
 
     @contextmanager
     def log_group(self, title: str) -> Iterator[None]:
@@ -136,6 +148,7 @@ class GitlabReporter:
 
     def finish(self, summary: RunSummary, settings: Settings, results_file: str | None) -> None:
         """Write the dotenv report (also in dry runs, so the variables always exist)."""
+        self.end_logs()
         path = dotenv_path(self.environ, self.cwd or settings.working_directory)
         try:
             path.write_text(self.redact(render_dotenv(summary)), encoding="utf-8")
