@@ -82,7 +82,8 @@ def combine_reports(reports: Sequence[ValidReport], *, huge_tree: bool = False) 
     total = Counts()
     out = etree.Element("testsuites", name="combined")
     for report in reports:
-        root = etree.parse(str(report.file.path), parser).getroot()
+        with report.file.path.open("rb") as handle:
+            root = etree.parse(handle, parser).getroot()
         for suite in _top_suites(root):
             _set_source(suite, report.file.relpath)
             out.append(suite)
