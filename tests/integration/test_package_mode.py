@@ -21,8 +21,18 @@ LOG = "line 1\nline 2 \u00e9\n".encode()
 
 
 def submit(server: JuxServer, ws: Path, *args: str, **env: str):  # type: ignore[no-untyped-def]
-    argv = ["--api-url", server.url, "--working-directory", str(ws), "--max-retry-wait", "2",
-            "--json", str(ws / "out.json"), "--fail-on-error", *args]
+    argv = [
+        "--api-url",
+        server.url,
+        "--working-directory",
+        str(ws),
+        "--max-retry-wait",
+        "2",
+        "--json",
+        str(ws / "out.json"),
+        "--fail-on-error",
+        *args,
+    ]
     return run_cli(argv, make_environ(JUX_PROJECT="shop", **env))
 
 
@@ -43,8 +53,9 @@ def report_with_attachments(ws: Path, rel: str = "build/TEST-login.xml") -> Path
     return write_junit(ws / rel, suite="Login", cases=1, extra=extra)
 
 
-def test_attachments_travel_in_one_package_byte_identical(jux_server: JuxServer,
-                                                          workdir: Path) -> None:
+def test_attachments_travel_in_one_package_byte_identical(
+    jux_server: JuxServer, workdir: Path
+) -> None:
     report_with_attachments(workdir)
     result = submit(jux_server, workdir, "build/*.xml")
     assert result.code == 0, result.output
@@ -67,8 +78,9 @@ def test_attachments_travel_in_one_package_byte_identical(jux_server: JuxServer,
     assert file["test_run_id"] == run.test_run_id
 
 
-def test_marker_to_a_missing_file_does_not_make_a_package(jux_server: JuxServer,
-                                                          workdir: Path) -> None:
+def test_marker_to_a_missing_file_does_not_make_a_package(
+    jux_server: JuxServer, workdir: Path
+) -> None:
     write_junit(workdir / "TEST-a.xml", extra="<system-out>[[ATTACHMENT|gone.png]]</system-out>")
     result = submit(jux_server, workdir, "TEST-a.xml")
     assert result.code == 0, result.output
@@ -98,16 +110,19 @@ def test_duplicate_attachment_names_are_kept_apart(jux_server: JuxServer, workdi
     for folder, data in (("a", b"first"), ("b", b"second")):
         (workdir / folder).mkdir()
         (workdir / folder / "shot.png").write_bytes(data)
-    write_junit(workdir / "TEST-a.xml",
-                extra="<system-out>[[ATTACHMENT|a/shot.png]] [[ATTACHMENT|b/shot.png]]</system-out>")
+    write_junit(
+        workdir / "TEST-a.xml",
+        extra="<system-out>[[ATTACHMENT|a/shot.png]] [[ATTACHMENT|b/shot.png]]</system-out>",
+    )
     assert submit(jux_server, workdir, "TEST-a.xml").code == 0
     assert jux_server.runs[0].attachments == {"shot.png": b"first", "shot-2.png": b"second"}
 
 
 @pytest.mark.parametrize("kind", ["rsa", "ec"])
 @pytest.mark.parametrize("with_cert", [False, True], ids=["no-cert", "cert"])
-def test_signed_package_verifies_on_the_server(jux_server: JuxServer, workdir: Path, kind: str,
-                                               with_cert: bool) -> None:
+def test_signed_package_verifies_on_the_server(
+    jux_server: JuxServer, workdir: Path, kind: str, with_cert: bool
+) -> None:
     key = make_key(kind)
     env = {"JUX_SIGNING_KEY": key_pem(key, "pw"), "JUX_SIGNING_KEY_PASSWORD": "pw"}
     jux_server.require_signature = True
@@ -126,20 +141,28 @@ def test_signed_package_verifies_on_the_server(jux_server: JuxServer, workdir: P
     assert "PRIVATE KEY" not in result.output + (workdir / "out.json").read_text()
 
 
-def test_certificate_the_server_does_not_trust_is_rejected(jux_server: JuxServer,
-                                                           workdir: Path) -> None:
+def test_certificate_the_server_does_not_trust_is_rejected(
+    jux_server: JuxServer, workdir: Path
+) -> None:
     key = make_key("ec")
     jux_server.trusted_certs = [cert_pem(make_cert(make_key("ec"))).encode()]
     write_junit(workdir / "TEST-a.xml")
-    result = submit(jux_server, workdir, "TEST-a.xml", "--signing-cert", cert_pem(make_cert(key)),
-                    JUX_SIGNING_KEY=key_pem(key))
+    result = submit(
+        jux_server,
+        workdir,
+        "TEST-a.xml",
+        "--signing-cert",
+        cert_pem(make_cert(key)),
+        JUX_SIGNING_KEY=key_pem(key),
+    )
     assert result.code == 1
     assert "HTTP 422" in result.stdout and "not signed by a trusted certificate" in result.stdout
     assert jux_server.runs == []
 
 
-def test_unsigned_package_gets_422_when_signatures_are_required(jux_server: JuxServer,
-                                                                workdir: Path) -> None:
+def test_unsigned_package_gets_422_when_signatures_are_required(
+    jux_server: JuxServer, workdir: Path
+) -> None:
     jux_server.require_signature = True
     write_junit(workdir / "TEST-a.xml")
     result = submit(jux_server, workdir, "TEST-a.xml", "--mode", "package")
@@ -154,16 +177,19 @@ def test_unsigned_package_gets_422_when_signatures_are_required(jux_server: JuxS
 
 
 @pytest.mark.parametrize("target", ["../../etc/passwd", "ABSOLUTE", "link.txt"])
-def test_paths_leading_out_of_the_workspace_are_refused(jux_server: JuxServer, tmp_path: Path,
-                                                        workdir: Path, target: str) -> None:
+def test_paths_leading_out_of_the_workspace_are_refused(
+    jux_server: JuxServer, tmp_path: Path, workdir: Path, target: str
+) -> None:
     outside = tmp_path / "outside-secret.txt"
     outside.write_text("do not send")
     (workdir / "build").mkdir()
     (workdir / "build" / "link.txt").symlink_to(outside)
     (workdir / "build" / "ok.log").write_text("fine")
     marker = str(outside) if target == "ABSOLUTE" else target
-    write_junit(workdir / "build" / "TEST-a.xml",
-                extra=f"<system-out>[[ATTACHMENT|{marker}]] [[ATTACHMENT|ok.log]]</system-out>")
+    write_junit(
+        workdir / "build" / "TEST-a.xml",
+        extra=f"<system-out>[[ATTACHMENT|{marker}]] [[ATTACHMENT|ok.log]]</system-out>",
+    )
     result = submit(jux_server, workdir, "build/*.xml")
     assert result.code == 0, result.output
     assert jux_server.runs[0].attachments == {"ok.log": b"fine"}
@@ -173,8 +199,7 @@ def test_paths_leading_out_of_the_workspace_are_refused(jux_server: JuxServer, t
     assert all(b"do not send" not in p.body for p in jux_server.posts())
 
 
-def test_oversized_package_never_reaches_the_network(jux_server: JuxServer,
-                                                     workdir: Path) -> None:
+def test_oversized_package_never_reaches_the_network(jux_server: JuxServer, workdir: Path) -> None:
     (workdir / "big.bin").write_bytes(os.urandom(300_000))
     write_junit(workdir / "TEST-a.xml", extra="<system-out>[[ATTACHMENT|big.bin]]</system-out>")
     result = submit(jux_server, workdir, "TEST-a.xml", "--max-package-size", "100KB")
@@ -210,12 +235,19 @@ def test_413_with_retry_after_is_retried(jux_server: JuxServer, workdir: Path) -
     assert file["status"] == "submitted" and file["attempts"] == 2
 
 
-def test_400_invalid_package_is_shown_and_not_retried(jux_server: JuxServer,
-                                                      workdir: Path) -> None:
-    body = json.dumps({"error": "Invalid package", "details": {"message": "Path traversal "
-                       "detected: ../x"}, "suggestions": ["Remove '..' from entry names"]})
-    jux_server.faults.append(Fault.error(400, body=body.encode(), path=PACKAGE_PATH,
-                                         headers={"Content-Type": "application/json"}))
+def test_400_invalid_package_is_shown_and_not_retried(jux_server: JuxServer, workdir: Path) -> None:
+    body = json.dumps(
+        {
+            "error": "Invalid package",
+            "details": {"message": "Path traversal detected: ../x"},
+            "suggestions": ["Remove '..' from entry names"],
+        }
+    )
+    jux_server.faults.append(
+        Fault.error(
+            400, body=body.encode(), path=PACKAGE_PATH, headers={"Content-Type": "application/json"}
+        )
+    )
     write_junit(workdir / "TEST-a.xml")
     result = submit(jux_server, workdir, "TEST-a.xml", "--mode", "package")
     assert result.code == 1
@@ -226,12 +258,18 @@ def test_400_invalid_package_is_shown_and_not_retried(jux_server: JuxServer,
     assert "Remove '..' from entry names" in result.stdout
 
 
-def test_unusable_signing_key_is_a_config_error_before_any_request(jux_server: JuxServer,
-                                                                   workdir: Path) -> None:
+def test_unusable_signing_key_is_a_config_error_before_any_request(
+    jux_server: JuxServer, workdir: Path
+) -> None:
     write_junit(workdir / "TEST-a.xml")
     key = make_key("rsa")
-    result = submit(jux_server, workdir, "TEST-a.xml", JUX_SIGNING_KEY=key_pem(key),
-                    JUX_SIGNING_CERT=cert_pem(make_cert(make_key("rsa"))))
+    result = submit(
+        jux_server,
+        workdir,
+        "TEST-a.xml",
+        JUX_SIGNING_KEY=key_pem(key),
+        JUX_SIGNING_CERT=cert_pem(make_cert(make_key("rsa"))),
+    )
     assert result.code == 2
     assert "does not match" in result.stderr
     assert jux_server.requests == []
@@ -239,8 +277,10 @@ def test_unusable_signing_key_is_a_config_error_before_any_request(jux_server: J
 
 def test_dry_run_lists_package_entries_and_sizes(workdir: Path) -> None:
     report_with_attachments(workdir)
-    result = run_cli(["--dry-run", "--working-directory", str(workdir), "build/*.xml"],
-                     make_environ(JUX_PROJECT="shop"))
+    result = run_cli(
+        ["--dry-run", "--working-directory", str(workdir), "build/*.xml"],
+        make_environ(JUX_PROJECT="shop"),
+    )
     assert result.code == 0, result.output
     out = result.stdout
     assert "as package to /api/v1/reports/package" in out
@@ -249,14 +289,18 @@ def test_dry_run_lists_package_entries_and_sizes(workdir: Path) -> None:
     assert "junit.xml  " in out and "META-INF/MANIFEST.MF  " in out
 
 
-def test_subprocess_signed_package_with_attachments(jux_server: JuxServer,
-                                                    workdir: Path) -> None:
+def test_subprocess_signed_package_with_attachments(jux_server: JuxServer, workdir: Path) -> None:
     report_with_attachments(workdir)
     key = make_key("ec")
-    env = make_environ(JUX_API_URL=jux_server.url, JUX_PROJECT="shop",
-                       JUX_SIGNING_KEY=key_pem(key), JUX_MODE="auto")
-    result = run_subprocess(["--working-directory", str(workdir), "--fail-on-error",
-                             "build/*.xml"], env)
+    env = make_environ(
+        JUX_API_URL=jux_server.url,
+        JUX_PROJECT="shop",
+        JUX_SIGNING_KEY=key_pem(key),
+        JUX_MODE="auto",
+    )
+    result = run_subprocess(
+        ["--working-directory", str(workdir), "--fail-on-error", "build/*.xml"], env
+    )
     assert result.code == 0, result.output
     (run,) = jux_server.runs
     assert run.signed and set(run.attachments) == {"login.png", "app.log"}
@@ -265,13 +309,17 @@ def test_subprocess_signed_package_with_attachments(jux_server: JuxServer,
 
 # --- the test server's own checks (what the client relies on) -------------------------------
 
+
 def _post(server: JuxServer, body: bytes, ctype: str = "application/vnd.jux.report+zip"):  # type: ignore[no-untyped-def]
-    return requests.post(server.url + PACKAGE_PATH, data=body, headers={"Content-Type": ctype},
-                         timeout=10)
+    return requests.post(
+        server.url + PACKAGE_PATH, data=body, headers={"Content-Type": ctype}, timeout=10
+    )
 
 
-def _package(report: bytes = b'<testsuite><properties><property name="project" value="p"/>'
-             b'</properties><testcase name="t"/></testsuite>') -> bytes:
+def _package(
+    report: bytes = b'<testsuite><properties><property name="project" value="p"/>'
+    b'</properties><testcase name="t"/></testsuite>',
+) -> bytes:
     builder = ContainerBuilder()
     builder.set_report(report)
     builder.add_attachment("a.txt", b"abc")

@@ -72,9 +72,7 @@ def test_resolved_against_report_folder_then_working_directory(tmp_path: Path) -
 
 
 @pytest.mark.parametrize("kind", ["dotdot", "absolute", "symlink", "symlinked-folder"])
-def test_confinement_refuses_paths_outside_the_working_directory(
-    tmp_path: Path, kind: str
-) -> None:
+def test_confinement_refuses_paths_outside_the_working_directory(tmp_path: Path, kind: str) -> None:
     ws = tmp_path / "ws"
     outside = tmp_path / "secret.txt"
     outside.write_text("top secret")

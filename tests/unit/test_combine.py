@@ -17,7 +17,9 @@ from tests.conftest import write_junit
 NESTED = """<?xml version="1.0" encoding="ISO-8859-1"?>
 <testsuites name="all">
   <testsuite name="Outer" tests="2">
-    <properties><property name="jux:source_file" value="stale"/><property name="k" value="v"/></properties>
+    <properties>
+      <property name="jux:source_file" value="stale"/><property name="k" value="v"/>
+    </properties>
     <testcase classname="o" name="a"><skipped/></testcase>
     <testsuite name="Inner"><testcase classname="i" name="b"><error/></testcase></testsuite>
   </testsuite>
@@ -34,8 +36,13 @@ def valid(path: Path, root: Path) -> ValidReport:
 
 @pytest.fixture
 def reports(tmp_path: Path) -> list[ValidReport]:
-    a = write_junit(tmp_path / "a" / "TEST-A.xml", suite="A", cases=3, failures=1,
-                    properties=[("project", "from-a")])
+    a = write_junit(
+        tmp_path / "a" / "TEST-A.xml",
+        suite="A",
+        cases=3,
+        failures=1,
+        properties=[("project", "from-a")],
+    )
     b = write_junit(tmp_path / "b" / "TEST-B.xml", suite="B", cases=2)
     c = tmp_path / "c.xml"
     c.write_bytes(NESTED.encode("latin-1"))
@@ -79,8 +86,9 @@ def test_each_top_level_suite_names_its_source_file(reports: list[ValidReport]) 
 
 def test_metadata_goes_on_the_first_suite_only(tmp_path: Path, reports: list[ValidReport]) -> None:
     settings = load_settings(["--dry-run", "--mode", "raw"], {}, cwd=tmp_path)
-    metadata = Metadata(explicit=(("jux:environment", "ci"),), detected=(("project", "x"),
-                                                                         ("git:branch", "main")))
+    metadata = Metadata(
+        explicit=(("jux:environment", "ci"),), detected=(("project", "x"), ("git:branch", "main"))
+    )
     payload = prepare_combined_payload(reports, metadata, settings)
     assert payload.mode is PayloadMode.RAW
     assert "combined 3 report(s)" in payload.mode_reason

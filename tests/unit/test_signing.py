@@ -126,9 +126,7 @@ def test_encrypted_key_without_passphrase(tmp_path: Path) -> None:
 
 def test_wrong_passphrase(tmp_path: Path) -> None:
     pem = key_pem(make_key("ec"), "right")
-    err = _config_error(
-        tmp_path, {"JUX_SIGNING_KEY": pem, "JUX_SIGNING_KEY_PASSWORD": "wrong"}
-    )
+    err = _config_error(tmp_path, {"JUX_SIGNING_KEY": pem, "JUX_SIGNING_KEY_PASSWORD": "wrong"})
     assert "passphrase is wrong" in err.message
     assert "wrong" not in err.message.replace("passphrase is wrong", "")
 
