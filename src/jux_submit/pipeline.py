@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from jux_submit.detect import apply_overrides, default_project, detect_context
 from jux_submit.discover import discover_reports
 from jux_submit.enrich import Metadata, Splice, build_metadata, enrich_file, plan_properties
+from jux_submit.interrupt import StopFlag, catch_signals, run_all
 from jux_submit.models import (
     CIContext,
     FileError,
@@ -27,8 +28,21 @@ from jux_submit.models import (
     Status,
     ValidationProblem,
 )
+from jux_submit.outbox import (
+    POSSIBLE_DUPLICATE_WARNING,
+    EntryState,
+    Journal,
+    Outbox,
+    OutboxEntry,
+    SourceKey,
+    hash_file,
+    interrupt_grace,
+    is_content_rejection,
+    stopping_error,
+)
 from jux_submit.package import PackagingPlan, decide_mode, prepare_packaging
 from jux_submit.payload import build_package_payload, build_raw_payload, check_package_size
+from jux_submit.redact import Redactor
 from jux_submit.validate import Validated, validate_report
 
 if TYPE_CHECKING:
@@ -79,6 +93,11 @@ class RunContext:
     session: requests.Session | None
     root: str | None
     packaging: PackagingPlan = field(default_factory=PackagingPlan)
+    # issue 6: cancellation, the run's deadline, the outbox and the journal of accepted files
+    stop: StopFlag | None = None
+    deadline: float | None = None
+    outbox: Outbox | None = None
+    journal: Journal | None = None
 
 
 def run(settings: Settings) -> RunSummary:
@@ -114,28 +133,54 @@ def run(settings: Settings) -> RunSummary:
 
     # signing key and --attach files: loaded once, a ConfigError here comes before any request
     packaging = prepare_packaging(settings)
+    stop = StopFlag()  # set by SIGTERM/SIGINT while files are processed (interrupt.py)
+    deadline = started + settings.deadline
     session = None
     server_version = None
     root = settings.server_root
     if not settings.dry_run and root:
         from jux_submit.transport import build_session, fetch_server_version
 
-        session = build_session(settings, deadline=started + settings.deadline)
+        session = build_session(settings, deadline=deadline, stop=stop.event)
         server_version = fetch_server_version(session, root, settings)
         check_server_version(server_version)
 
-    shared = RunContext(settings, metadata, session, root, packaging)
+    shared = RunContext(
+        settings,
+        metadata,
+        session,
+        root,
+        packaging,
+        stop=stop,
+        deadline=deadline,
+        outbox=None if session is None else Outbox(settings.outbox_dir, Redactor(settings.secrets)),
+        journal=Journal(settings.outbox_dir, root),
+    )
     try:
-        with ThreadPoolExecutor(max_workers=settings.parallel, thread_name_prefix="jux") as pool:
+        with catch_signals(stop):
             if settings.combine:
-                results = process_combined(discovery.files, shared, pool)
+                with ThreadPoolExecutor(settings.parallel, thread_name_prefix="jux") as pool:
+                    results = process_combined(discovery.files, shared, pool)
             else:
-                results = tuple(pool.map(lambda f: process_file(f, shared), discovery.files))
+                results = tuple(
+                    run_all(
+                        discovery.files,
+                        lambda f: process_file(f, shared),
+                        parallel=settings.parallel,
+                        stop=stop,
+                        grace=interrupt_grace(settings),
+                        on_abandon=lambda f, started: abandoned_result(f, started, shared),
+                    )
+                )
     finally:
         if session is not None:
             session.close()
     return replace(
-        base, files=results, duration=time.monotonic() - started, server_version=server_version
+        base,
+        files=results,
+        duration=time.monotonic() - started,
+        server_version=server_version,
+        interrupted=stop.is_set(),
     )
 
 
@@ -158,6 +203,9 @@ def process_file(file: ReportFile, shared: RunContext) -> FileResult:
     """Validate, enrich, build and (unless dry run) submit one report."""
     started = time.monotonic()
     settings = shared.settings
+    accepted = skip_if_accepted(file, shared)
+    if accepted is not None:
+        return accepted
     checked = validate_report(file, huge_tree=settings.huge_xml)
     if isinstance(checked, ValidationProblem):
         log.error("%s: invalid: %s", file.relpath, checked)
@@ -257,16 +305,43 @@ def process_combined(
 def send_payload(
     base: FileResult, payload: Payload, shared: RunContext, started: float
 ) -> FileResult:
-    """Submit a prepared payload and turn the outcome into the file's result."""
-    from jux_submit.submit import submit_payload
+    """Submit a prepared payload and turn the outcome into the file's result.
+
+    Issue 6: the exact bytes are written to the outbox *before* the request (a killed run
+    leaves them behind) and removed after a 201, which is also recorded in the journal. When
+    an earlier run left the same report pending, its stored bytes are sent instead (same
+    ``Idempotency-Key``). No request starts once the run is interrupted or past its deadline.
+    """
+    from jux_submit.submit import SubmitOutcome, submit_payload
 
     if shared.session is None or shared.root is None:
         raise ValueError("send_payload needs a session and a server root")
-    outcome = submit_payload(shared.session, shared.root, payload, shared.settings)
+    settings = shared.settings
+    key = source_key_for(base.path, payload, settings)
+    entry, resumed, keep_problem = None, None, None
+    if shared.outbox is not None:
+        try:
+            resumed = shared.outbox.entry_for(key)
+            if resumed is not None:
+                entry, payload = resumed, resumed.to_payload()
+                log.info("%s: sending the copy an earlier run left in the outbox", base.path)
+            else:
+                entry = shared.outbox.write(payload, key, state=EntryState.SENDING)
+        except OSError as exc:
+            keep_problem = f"it could not be kept in the outbox: {exc.strerror or exc}"
+            log.warning("%s: %s", base.path, keep_problem)
+    stopping = stopping_error(shared.stop, shared.deadline, settings)
+    if stopping is not None:
+        outcome = SubmitOutcome(None, 0, error=stopping)
+    else:
+        outcome = submit_payload(shared.session, shared.root, payload, settings)
     elapsed = time.monotonic() - started
     warnings = base.warnings + outcome.warnings
     if outcome.error is None:
         log.info("%s: submitted, test run %s", base.path, outcome.test_run_id or "(no id)")
+        if resumed is not None and resumed.state is EntryState.SENDING:
+            warnings += (POSSIBLE_DUPLICATE_WARNING,)
+        record_accepted(key, outcome.test_run_id, entry, shared)
         return base.with_status(
             Status.SUBMITTED,
             test_run_id=outcome.test_run_id,
@@ -276,8 +351,32 @@ def send_payload(
             duration=elapsed,
         )
     err = outcome.error
-    status = Status.FAILED if err.is_retryable else Status.REJECTED
+    # Only a refusal of the content itself is final; everything else (network, timeout, 429,
+    # 5xx, 401/403, redirect, deadline, interruption) is kept to be sent again.
+    status = Status.REJECTED if is_content_rejection(err) else Status.FAILED
     suggestions = tuple(s for s in (err.hint, *err.suggestions) if s)
+    kept: str | None = None
+    if entry is not None and shared.outbox is not None:
+        try:
+            if status is Status.REJECTED:
+                kept = str(
+                    shared.outbox.reject(
+                        entry, err, outcome.http_status, outcome.attempts
+                    ).payload_path
+                )
+            else:
+                shared.outbox.update(
+                    entry,
+                    state=EntryState.PENDING,
+                    error=err,
+                    http_status=outcome.http_status,
+                    attempts=outcome.attempts,
+                )
+                kept = str(entry.payload_path)
+        except OSError as exc:
+            keep_problem = f"it could not be kept in the outbox: {exc.strerror or exc}"
+    if keep_problem and status is Status.FAILED:
+        suggestions += (keep_problem,)
     log.error("%s: %s: %s", base.path, status.value, err.message)
     return base.with_status(
         status,
@@ -285,7 +384,80 @@ def send_payload(
         attempts=outcome.attempts,
         error=FileError(err.kind, err.message, suggestions),
         warnings=warnings,
+        outbox_path=kept if status is Status.FAILED else None,
         duration=elapsed,
+    )
+
+
+def source_key_for(path: str, payload: Payload, settings: Settings) -> SourceKey:
+    """The journal key of a report: its path and content hash (a combined submission, which
+    has no single source file, is keyed by its own body hash)."""
+    source = settings.working_directory / path
+    try:
+        return SourceKey(path, hash_file(source))
+    except OSError:
+        return SourceKey(path, payload.sha256)
+
+
+def record_accepted(
+    key: SourceKey, test_run_id: str | None, entry: OutboxEntry | None, shared: RunContext
+) -> None:
+    """After a 201: journal first, then drop the outbox entry (a kill in between leaves an
+    entry the next run or ``resubmit`` drops unsent, never a second copy)."""
+    try:
+        if shared.journal is not None:
+            shared.journal.record(key, test_run_id)
+        if entry is not None and shared.outbox is not None:
+            shared.outbox.remove(entry)
+    except OSError as exc:
+        log.warning("%s: accepted, but the outbox journal could not be updated: %s", key.path, exc)
+
+
+def skip_if_accepted(file: ReportFile, shared: RunContext) -> FileResult | None:
+    """A SKIPPED result when this exact file (path + content) was accepted by an earlier run
+    in this workspace, per the journal; None otherwise (the usual case costs a dict lookup)."""
+    journal = shared.journal
+    if journal is None or not journal.has_path(file.relpath):
+        return None
+    try:
+        key = SourceKey(file.relpath, hash_file(file.path))
+    except OSError:
+        return None
+    earlier = journal.accepted_run(key)
+    if earlier is None:
+        return None
+    if shared.outbox is not None:  # a run killed between journal and clean-up left a copy
+        stale = shared.outbox.entry_for(key)
+        if stale is not None:
+            shared.outbox.remove(stale)
+    log.info("%s: already accepted (test run %s), not sent again", file.relpath, earlier or "?")
+    return FileResult(
+        path=file.relpath,
+        status=Status.SKIPPED,
+        size=file.size,
+        test_run_id=earlier or None,
+        warnings=(
+            "already accepted by an earlier run in this workspace (journal "
+            f"{journal.path.name} in the outbox folder); not sent again",
+        ),
+    )
+
+
+def abandoned_result(file: ReportFile, was_started: bool, shared: RunContext) -> FileResult:
+    """The result of a file the interrupted run stopped waiting for."""
+    kept = shared.outbox.written.get(file.relpath) if shared.outbox is not None else None
+    if was_started:
+        message = "the run was interrupted while this report was being sent"
+        if kept:
+            message += "; it was kept in the outbox and may already have reached the server"
+    else:
+        message = "the run was interrupted before this report was read; run the same command again"
+    return FileResult(
+        path=file.relpath,
+        status=Status.FAILED,
+        size=file.size,
+        outbox_path=kept,
+        error=FileError("interrupted", message),
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from jux_submit.errors import (
@@ -33,6 +33,10 @@ if TYPE_CHECKING:
     from jux_submit.settings import Settings
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+POSSIBLE_DUPLICATE_AFTER_TIMEOUT = (
+    "an earlier attempt timed out after the report was sent; if the server stored that one "
+    "and does not honour Idempotency-Key, this test run is stored twice"
+)
 
 
 @dataclass(frozen=True)
@@ -172,7 +176,7 @@ def submit_payload(
         response = send(session, url, payload, settings)
     except JuxError as exc:
         return SubmitOutcome(None, settings.retries + 1, error=exc)
-    return classify_response(
+    outcome = classify_response(
         response.status,
         response.headers,
         response.body,
@@ -181,3 +185,7 @@ def submit_payload(
         attempts=response.attempts,
         size=payload.size,
     )
+    if response.is_possible_duplicate and outcome.is_accepted:
+        # the one case where a retry may duplicate (issue 6): say so rather than stay silent
+        outcome = replace(outcome, warnings=(*outcome.warnings, POSSIBLE_DUPLICATE_AFTER_TIMEOUT))
+    return outcome

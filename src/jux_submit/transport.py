@@ -10,6 +10,7 @@ from __future__ import annotations
 import email.utils
 import logging
 import random
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from jux_submit import __version__
 from jux_submit.errors import (
     ConnectionFailedError,
     DeadlineExceededError,
+    InterruptedSubmitError,
     JuxError,
     SubmitTimeoutError,
     TLSError,
@@ -58,6 +60,8 @@ class JuxRetry(Retry):
     - Backoff is exponential (1 s, 2 s, 4 s ...) with full jitter, so parallel jobs spread out.
     - ``Retry-After`` (seconds or HTTP date) wins over backoff, then ``X-RateLimit-Reset``;
       either is capped at ``max_retry_wait`` and by the run's deadline.
+    - A wait never outlives a cancelled run: ``stop`` (set by SIGTERM/SIGINT) ends it with
+      ``InterruptedSubmitError`` (issue 6, "Interruption").
     - 413 is retried only when it carries ``Retry-After`` (the server is shedding load):
       urllib3 does that for 413/429/503 with the header; 413 is not in the status list.
     """
@@ -68,17 +72,20 @@ class JuxRetry(Retry):
         max_retry_wait: float = 120.0,
         deadline: float | None = None,
         jitter: bool = True,
+        stop: threading.Event | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.max_retry_wait = max_retry_wait
         self.deadline = deadline
         self.jitter = jitter
+        self.stop = stop
 
     def new(self, **kw: Any) -> JuxRetry:
         kw.setdefault("max_retry_wait", self.max_retry_wait)
         kw.setdefault("deadline", self.deadline)
         kw.setdefault("jitter", self.jitter)
+        kw.setdefault("stop", self.stop)
         return super().new(**kw)
 
     def get_backoff_time(self) -> float:
@@ -138,9 +145,14 @@ class JuxRetry(Retry):
                     f"the run's deadline leaves {max(0.0, remaining):.0f} s, but the next retry "
                     f"would wait {seconds:.0f} s"
                 )
+        if self.stop is not None and self.stop.is_set():
+            raise InterruptedSubmitError("the run was interrupted before the next retry")
         if seconds > 0:
             log.debug("waiting %.1f s before retrying", seconds)
-            time.sleep(seconds)
+            if self.stop is None:
+                time.sleep(seconds)
+            elif self.stop.wait(seconds):
+                raise InterruptedSubmitError("the run was interrupted while waiting to retry")
 
 
 @dataclass(frozen=True)
@@ -151,9 +163,16 @@ class Response:
     headers: Mapping[str, str]
     body: bytes
     attempts: int
+    #: an earlier attempt timed out after the body was sent: the server may hold a copy
+    is_possible_duplicate: bool = False
 
 
-def build_session(settings: Settings, *, deadline: float | None = None) -> requests.Session:
+def build_session(
+    settings: Settings,
+    *,
+    deadline: float | None = None,
+    stop: threading.Event | None = None,
+) -> requests.Session:
     """The one HTTP client: retry policy, pool sized for ``parallel``, User-Agent and auth."""
     session = requests.Session()
     session.trust_env = True  # honour HTTPS_PROXY / REQUESTS_CA_BUNDLE, as CI runners expect
@@ -173,6 +192,7 @@ def build_session(settings: Settings, *, deadline: float | None = None) -> reque
         raise_on_redirect=False,
         max_retry_wait=settings.max_retry_wait,
         deadline=deadline,
+        stop=stop,
     )
     adapter = HTTPAdapter(
         max_retries=retry,
@@ -195,6 +215,13 @@ def _attempts(raw: Any, fallback: int) -> int:
     return len(history) + 1 if history is not None else fallback
 
 
+def _had_read_timeout(raw: Any) -> bool:
+    from urllib3.exceptions import ReadTimeoutError
+
+    history = getattr(getattr(raw, "retries", None), "history", None) or ()
+    return any(isinstance(getattr(h, "error", None), ReadTimeoutError) for h in history)
+
+
 def send(
     session: requests.Session,
     url: str,
@@ -214,14 +241,20 @@ def send(
             url, data=body, headers=headers, timeout=settings.timeout, allow_redirects=False
         )
         content = resp.content
-    except DeadlineExceededError:
+    except (DeadlineExceededError, InterruptedSubmitError):
         raise
     except requests.exceptions.RequestException as exc:
         raise classify_exception(exc, url, settings) from None
     finally:
         if not isinstance(body, bytes):
             body.close()
-    return Response(resp.status_code, resp.headers, content, _attempts(resp.raw, 1))
+    return Response(
+        resp.status_code,
+        resp.headers,
+        content,
+        _attempts(resp.raw, 1),
+        is_possible_duplicate=_had_read_timeout(resp.raw),
+    )
 
 
 def classify_exception(exc: BaseException, url: str, settings: Settings) -> JuxError:
