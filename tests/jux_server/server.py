@@ -46,6 +46,9 @@ class Fault:
     seconds: float = 0.0
     store_first: bool = False
     path: str | None = None  # only for this path (None: any POST)
+    #: ``delay`` only: after the wait, store nothing when the client has hung up meanwhile
+    #: (a server whose request was cancelled before it committed)
+    abort_if_gone: bool = False
 
     @classmethod
     def error(
@@ -62,8 +65,10 @@ class Fault:
         return cls("drop", path=path)
 
     @classmethod
-    def delay(cls, seconds: float, *, store_first: bool = False) -> Fault:
-        return cls("delay", seconds=seconds, store_first=store_first)
+    def delay(
+        cls, seconds: float, *, store_first: bool = False, abort_if_gone: bool = False
+    ) -> Fault:
+        return cls("delay", seconds=seconds, store_first=store_first, abort_if_gone=abort_if_gone)
 
     @classmethod
     def redirect(cls, location: str, status: int = 307) -> Fault:
@@ -157,6 +162,11 @@ class JuxServer:
         self.api_key = api_key
         self.version = version
         self.rate_limit = rate_limit
+        #: answer a repeated ``Idempotency-Key`` with the first run's 201, storing nothing
+        self.honour_idempotency = False
+        #: seconds every POST takes before it is handled (a busy server)
+        self.latency = 0.0
+        self._idem_lock = threading.Lock()
         self.faults: deque[Fault] = deque()
         self.requests: list[LoggedRequest] = []
         self.runs: list[StoredRun] = []
@@ -396,8 +406,14 @@ def _make_handler(server: JuxServer) -> type[BaseHTTPRequestHandler]:
                 except OSError:
                     pass
                 return
+            if server.latency:
+                time.sleep(server.latency)
             if fault is not None and fault.kind == "delay" and not fault.store_first:
                 time.sleep(fault.seconds)
+                if fault.abort_if_gone and self._client_gone():
+                    req.status = None
+                    self.close_connection = True
+                    return
             if fault is not None and fault.kind in ("status", "redirect"):
                 self._send(
                     req,
@@ -419,6 +435,17 @@ def _make_handler(server: JuxServer) -> type[BaseHTTPRequestHandler]:
                 self._send(req, status, headers, payload)
             except (BrokenPipeError, ConnectionResetError):
                 pass
+
+        def _client_gone(self) -> bool:
+            import select
+
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            if not readable:
+                return False
+            try:
+                return self.connection.recv(1, socket.MSG_PEEK) == b""
+            except OSError:
+                return True
 
         def _dispatch(self, req: LoggedRequest) -> tuple[int, dict[str, str], Any]:
             handler = server.handlers.get(req.path)
@@ -458,7 +485,16 @@ def _make_handler(server: JuxServer) -> type[BaseHTTPRequestHandler]:
                         retry_after=int(rl_headers["Retry-After"]),
                     ),
                 )
-            status, headers, payload = handler(server, req)
+            key = req.headers.get("idempotency-key")
+            if server.honour_idempotency and key:
+                with server._idem_lock:
+                    with server.lock:
+                        first = next((r for r in server.runs if r.idempotency_key == key), None)
+                    if first is not None:
+                        return 201, rl_headers, submit_response(first)
+                    status, headers, payload = handler(server, req)
+            else:
+                status, headers, payload = handler(server, req)
             return status, {**rl_headers, **headers}, payload
 
     return Handler
