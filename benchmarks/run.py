@@ -193,7 +193,6 @@ class Bench:
             for k, v in os.environ.items()
             if k in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT", "VIRTUAL_ENV")
         }
-        env["PYTHONDONTWRITEBYTECODE"] = "0"
         self.runner = Runner(env, logs)
         self.sink: subprocess.Popen[bytes] | None = None
         self.url = ""

@@ -6,22 +6,22 @@ only place that maps a run to an exit code (``exit_code_for``).
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
-import traceback
-from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
 
 from jux_submit import __version__
 
+# Start-up matters (``--version`` must cost little more than the interpreter, issue 7):
+# logging, traceback, pathlib and even typing are imported only where they are used.
+# Type checkers treat any constant named TYPE_CHECKING as true.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import TextIO
+
     from jux_submit.models import RunSummary
     from jux_submit.redact import Redactor
     from jux_submit.settings import Settings
-
-log = logging.getLogger("jux_submit")
 
 
 def run(
@@ -59,6 +59,8 @@ def run(
     except Exception as exc:
         err.write(redact(f"error: unexpected {type(exc).__name__}: {exc}\n"))
         if debug:
+            import traceback
+
             err.write(redact(traceback.format_exc()))
         else:
             err.write("hint: run again with --debug for a traceback, and report the bug\n")
@@ -89,6 +91,8 @@ def _print_error(err: TextIO, exc: Exception, redact: Redactor) -> None:
 
 
 def _setup_logging(err: TextIO, *, verbose: bool, quiet: bool, redact: Redactor) -> None:
+    import logging
+
     from jux_submit.redact import RedactingFilter
 
     handler = logging.StreamHandler(err)
@@ -141,6 +145,9 @@ def _detect(settings: Settings, out: TextIO, redact: Redactor) -> int:
 
 
 def _submit(settings: Settings, out: TextIO, redact: Redactor) -> int:
+    import logging
+    from pathlib import Path
+
     from jux_submit import pipeline
     from jux_submit.report import ci_reporters
     from jux_submit.report.console import render_text
@@ -164,7 +171,9 @@ def _submit(settings: Settings, out: TextIO, redact: Redactor) -> int:
                 path.write_text(text, encoding="utf-8")
                 results_file = str(path)
             except OSError as exc:
-                log.warning("cannot write the JSON result to %s: %s", path, exc.strerror or exc)
+                logging.getLogger("jux_submit").warning(
+                    "cannot write the JSON result to %s: %s", path, exc.strerror or exc
+                )
     if settings.json != "-":
         out.write(redact(render_text(summary, verbose=settings.verbose, quiet=settings.quiet)))
     for reporter in reporters:
@@ -173,11 +182,14 @@ def _submit(settings: Settings, out: TextIO, redact: Redactor) -> int:
 
 
 def _warn_no_reports(settings: Settings) -> None:
+    import logging
+
     from jux_submit.settings import IfNoFilesFound
 
     message = (
         f"no JUnit reports matched {', '.join(settings.reports)} in {settings.working_directory}"
     )
+    log = logging.getLogger("jux_submit")
     if settings.if_no_files_found is IfNoFilesFound.ERROR:
         log.error("%s", message)
     elif settings.if_no_files_found is IfNoFilesFound.WARN:
