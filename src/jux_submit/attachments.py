@@ -23,6 +23,7 @@ MARKER_RE = re.compile(r"\[\[ATTACHMENT\|([^\]\r\n]+)\]\]")
 ATTACHMENT_PROPERTY = "attachment"
 # cheap pre-check before parsing a report again (ASCII-compatible encodings only)
 _HINTS = (b"[[ATTACHMENT|", b"attachment")
+_SCAN_CHUNK = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,25 @@ def _test_id(case: etree._Element) -> str:
     return f"{classname}.{name}" if classname else name
 
 
+def _may_reference(path: Path) -> bool:
+    """False only when the file surely holds no reference: a streaming byte scan, so that
+    large reports without attachments are never loaded whole (UTF-16/32 always say True)."""
+    keep = max(len(h) for h in _HINTS) - 1
+    with path.open("rb") as handle:
+        head = handle.read(4)
+        if head.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in head:
+            return True
+        tail = head
+        while True:
+            chunk = handle.read(_SCAN_CHUNK)
+            window = tail + chunk
+            if any(hint in window for hint in _HINTS):
+                return True
+            if not chunk:
+                return False
+            tail = window[-keep:]
+
+
 def find_references(path: Path, *, huge_tree: bool = False) -> tuple[AttachmentRef, ...]:
     """Attachment references in the report at ``path``, in document order.
 
@@ -65,15 +85,11 @@ def find_references(path: Path, *, huge_tree: bool = False) -> tuple[AttachmentR
     from jux_submit.validate import make_parser
 
     try:
-        data = path.read_bytes()
-    except OSError:
-        return ()
-    ascii_compatible = not data.startswith((b"\xff\xfe", b"\xfe\xff")) and b"\x00" not in data[:4]
-    if ascii_compatible and not any(hint in data for hint in _HINTS):
-        return ()
-    try:
-        root = etree.fromstring(data, make_parser(huge_tree=huge_tree))
-    except etree.XMLSyntaxError:
+        if not _may_reference(path):
+            return ()
+        with path.open("rb") as handle:
+            root = etree.parse(handle, make_parser(huge_tree=huge_tree)).getroot()
+    except (OSError, etree.XMLSyntaxError):
         return ()
     refs: list[AttachmentRef] = []
     for elem in root.iter():

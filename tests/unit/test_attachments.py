@@ -140,3 +140,25 @@ def test_attach_globs_are_confined_and_sorted(tmp_path: Path) -> None:
     assert any("escape.log" in w and "outside the working directory" in w for w in found.warnings)
     assert any("nothing/*.bin: no file matched" in w for w in found.warnings)
     assert os.path.exists(tmp_path / "outside.log")
+
+
+@pytest.mark.parametrize("chunk", [1, 5, 7, 64])
+def test_byte_scan_finds_markers_across_chunk_boundaries(
+    tmp_path: Path, chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import jux_submit.attachments as module
+
+    monkeypatch.setattr(module, "_SCAN_CHUNK", chunk)
+    report = report_with(tmp_path, "<system-out>[[ATTACHMENT|x.txt]]</system-out>")
+    assert [r.target for r in find_references(report.path)] == ["x.txt"]
+    plain = report_with(tmp_path, "<system-out>no refs here</system-out>", "plain.xml")
+    assert module._may_reference(plain.path) is False
+
+
+def test_utf16_report_is_parsed(tmp_path: Path) -> None:
+    path = write_junit(
+        tmp_path / "u.xml",
+        extra="<system-out>[[ATTACHMENT|u.bin]]</system-out>",
+        encoding="UTF-16",
+    )
+    assert [r.target for r in find_references(path)] == ["u.bin"]
