@@ -28,8 +28,9 @@ def git(cwd: Path, *args: str, committer: tuple[str, str] = ("Dev", "dev@example
         "GIT_COMMITTER_NAME": committer[0],
         "GIT_COMMITTER_EMAIL": committer[1],
     }
-    done = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          check=True, timeout=30)  # fmt: skip
+    done = subprocess.run(
+        ["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=True, timeout=30
+    )
     return done.stdout.strip()
 
 
@@ -96,8 +97,9 @@ def test_missing_folder_is_tolerated(tmp_path: Path) -> None:
     assert detect_git(tmp_path / "absent").commit is None
 
 
-def test_missing_git_binary_is_tolerated(repo: Path, tmp_path: Path,
-                                         monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_missing_git_binary_is_tolerated(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     empty_bin = tmp_path / "empty-bin"
     empty_bin.mkdir()
     monkeypatch.setenv("PATH", str(empty_bin))
@@ -106,8 +108,9 @@ def test_missing_git_binary_is_tolerated(repo: Path, tmp_path: Path,
     assert (context.provider, context.commit, context.branch) == ("unknown", None, None)
 
 
-def test_every_git_call_trusts_the_directory(repo: Path, tmp_path: Path,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_every_git_call_trusts_the_directory(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # A small stand-in for git that records its arguments and runs the real one: the
     # workspace of a container is often owned by another user, so safe.directory must be set.
     stub_bin = tmp_path / "stub-bin"
@@ -136,16 +139,27 @@ def test_unknown_ci_gets_everything_from_git(repo: Path) -> None:
 
 def test_git_fills_only_what_the_ci_leaves_empty(repo: Path) -> None:
     ci_sha = "d0941e68da8f38151ff86a61fc59f7c5cf9fcaa2"
-    env = {"CI": "true", "TRAVIS": "true", "TRAVIS_JOB_ID": "1", "TRAVIS_BRANCH": "release",
-           "TRAVIS_COMMIT": ci_sha, "TRAVIS_PULL_REQUEST": "false", "TRAVIS_REPO_SLUG": "acme/x"}  # fmt: skip
+    env = {
+        "CI": "true",
+        "TRAVIS": "true",
+        "TRAVIS_JOB_ID": "1",
+        "TRAVIS_BRANCH": "release",
+        "TRAVIS_COMMIT": ci_sha,
+        "TRAVIS_PULL_REQUEST": "false",
+        "TRAVIS_REPO_SLUG": "acme/x",
+    }
     context = detect_context(env, repo)
     assert (context.branch, context.commit, context.repository) == ("release", ci_sha, "acme/x")
     assert context.repository_url == "https://git.example.com/acme/app"  # Travis exports none
 
 
 def test_commit_HEAD_is_replaced_by_git(repo: Path) -> None:
-    env = {"BUILDKITE": "true", "BUILDKITE_BUILD_ID": "b", "BUILDKITE_COMMIT": "HEAD",
-           "BUILDKITE_BRANCH": "main"}  # fmt: skip
+    env = {
+        "BUILDKITE": "true",
+        "BUILDKITE_BUILD_ID": "b",
+        "BUILDKITE_COMMIT": "HEAD",
+        "BUILDKITE_BRANCH": "main",
+    }
     assert detect_context(env, repo).commit == git(repo, "rev-parse", "HEAD")
 
 
@@ -157,8 +171,12 @@ def test_git_branch_is_not_used_on_tag_builds(repo: Path) -> None:
 
 def test_git_branch_is_not_used_for_pull_requests(repo: Path) -> None:
     git(repo, "checkout", "-q", "-b", "PR-3")
-    env = {"JENKINS_URL": "https://j/", "BUILD_URL": "https://j/job/x/1/", "JOB_NAME": "x",
-           "CHANGE_ID": "3"}  # fmt: skip
+    env = {
+        "JENKINS_URL": "https://j/",
+        "BUILD_URL": "https://j/job/x/1/",
+        "JOB_NAME": "x",
+        "CHANGE_ID": "3",
+    }
     context = detect_context(env, repo)
     assert (context.branch, context.pull_request) == (None, "3")
 
@@ -176,10 +194,18 @@ def _merge_checkout(repo: Path) -> tuple[str, str, str]:
 
 
 def github_pr_env(merge_sha: str) -> dict[str, str]:
-    return {"CI": "true", "GITHUB_ACTIONS": "true", "GITHUB_RUN_ID": "5",
-            "GITHUB_EVENT_NAME": "pull_request", "GITHUB_REF": "refs/pull/3/merge",
-            "GITHUB_HEAD_REF": "feature", "GITHUB_BASE_REF": "main", "GITHUB_SHA": merge_sha,
-            "GITHUB_SERVER_URL": "https://github.com", "GITHUB_REPOSITORY": "acme/app"}  # fmt: skip
+    return {
+        "CI": "true",
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_RUN_ID": "5",
+        "GITHUB_EVENT_NAME": "pull_request",
+        "GITHUB_REF": "refs/pull/3/merge",
+        "GITHUB_HEAD_REF": "feature",
+        "GITHUB_BASE_REF": "main",
+        "GITHUB_SHA": merge_sha,
+        "GITHUB_SERVER_URL": "https://github.com",
+        "GITHUB_REPOSITORY": "acme/app",
+    }
 
 
 def test_merge_commit_without_event_file_resolves_the_head_from_git(repo: Path) -> None:
@@ -196,10 +222,17 @@ def test_merge_commit_is_never_reported_as_the_head(repo: Path) -> None:
 
 
 def jenkins_pr_env(**extra: str) -> dict[str, str]:
-    return {"JENKINS_URL": "https://jenkins.example.com/", "JOB_NAME": "acme/app/PR-3",
-            "BUILD_URL": "https://jenkins.example.com/job/acme/job/app/job/PR-3/1/",
-            "BUILD_NUMBER": "1", "BRANCH_NAME": "PR-3", "CHANGE_ID": "3",
-            "CHANGE_BRANCH": "feature", "CHANGE_TARGET": "main", **extra}  # fmt: skip
+    return {
+        "JENKINS_URL": "https://jenkins.example.com/",
+        "JOB_NAME": "acme/app/PR-3",
+        "BUILD_URL": "https://jenkins.example.com/job/acme/job/app/job/PR-3/1/",
+        "BUILD_NUMBER": "1",
+        "BRANCH_NAME": "PR-3",
+        "CHANGE_ID": "3",
+        "CHANGE_BRANCH": "feature",
+        "CHANGE_TARGET": "main",
+        **extra,
+    }
 
 
 def _jenkins_merge_checkout(repo: Path) -> tuple[str, str]:
@@ -210,8 +243,16 @@ def _jenkins_merge_checkout(repo: Path) -> tuple[str, str]:
     git(repo, "checkout", "-q", "main")
     target = commit(repo, "c.txt")
     git(repo, "checkout", "-q", "--detach", head)
-    git(repo, "merge", "-q", "--no-ff", "-m", f"Merge commit '{target}' into HEAD", target,
-        committer=("Jenkins", "nobody@nowhere"))  # fmt: skip
+    git(
+        repo,
+        "merge",
+        "-q",
+        "--no-ff",
+        "-m",
+        f"Merge commit '{target}' into HEAD",
+        target,
+        committer=("Jenkins", "nobody@nowhere"),
+    )
     return head, git(repo, "rev-parse", "HEAD")
 
 

@@ -113,7 +113,9 @@ def test_empty_tag_variable_is_no_tag(cwd: Path) -> None:
 
 
 def test_values_are_stripped(cwd: Path) -> None:
-    context = detect_context(gitlab_env(CI_COMMIT_BRANCH="  main\n", CI_COMMIT_SHA=f" {SHA}\n"), cwd)
+    context = detect_context(
+        gitlab_env(CI_COMMIT_BRANCH="  main\n", CI_COMMIT_SHA=f" {SHA}\n"), cwd
+    )
     assert (context.branch, context.commit) == ("main", SHA)
 
 
@@ -143,14 +145,25 @@ def test_forgejo_is_reported_as_gitea_actions(cwd: Path) -> None:
 
 
 def test_harness_is_not_drone(cwd: Path) -> None:
-    env = {**BASE, "CI": "true", "DRONE": "true", "DRONE_BUILD_NUMBER": "3",
-           "HARNESS_BUILD_ID": "3"}  # fmt: skip
+    env = {
+        **BASE,
+        "CI": "true",
+        "DRONE": "true",
+        "DRONE_BUILD_NUMBER": "3",
+        "HARNESS_BUILD_ID": "3",
+    }
     assert detect_context(env, cwd).provider == "harness"
 
 
 def test_woodpecker_ci_names_are_not_gitlab(cwd: Path) -> None:
-    env = {**BASE, "CI": "woodpecker", "CI_COMMIT_SHA": SHA, "CI_JOB_ID": "4",
-           "CI_COMMIT_BRANCH": "main", "CI_PIPELINE_NUMBER": "9"}  # fmt: skip
+    env = {
+        **BASE,
+        "CI": "woodpecker",
+        "CI_COMMIT_SHA": SHA,
+        "CI_JOB_ID": "4",
+        "CI_COMMIT_BRANCH": "main",
+        "CI_PIPELINE_NUMBER": "9",
+    }
     context = detect_context(env, cwd)
     assert (context.provider, context.branch, context.build_number) == ("woodpecker", "main", "9")
 
@@ -171,10 +184,13 @@ def test_gitlab_needs_gitlab_ci(cwd: Path) -> None:
         {"HUDSON_URL": "https://old.example.com/", "BUILD_NUMBER": "77", "JOB_NAME": "x"},
         {"JENKINS_URL": "https://j.example.com/", "BUILD_NUMBER": "77", "JOB_NAME": "x"},
         # a build URL that is not under the Jenkins root
-        {"JENKINS_URL": "https://j.example.com/", "BUILD_URL": "https://other/build/1",
-         "JOB_NAME": "x"},
+        {
+            "JENKINS_URL": "https://j.example.com/",
+            "BUILD_URL": "https://other/build/1",
+            "JOB_NAME": "x",
+        },
     ],
-)  # fmt: skip
+)
 def test_machine_wide_jenkins_variables_are_not_jenkins(noise: dict[str, str], cwd: Path) -> None:
     context = detect_context({**BASE, "CI": "true", **noise}, cwd)
     assert context.provider == "unknown"
@@ -182,8 +198,9 @@ def test_machine_wide_jenkins_variables_are_not_jenkins(noise: dict[str, str], c
 
 
 def test_fields_are_never_mixed_from_two_providers(cwd: Path) -> None:
-    env = gitlab_env(**{k: v for k, v in jenkins_env(GIT_COMMIT=OTHER_SHA,
-                                                     GIT_BRANCH="origin/other").items()})  # fmt: skip
+    env = gitlab_env(
+        **{k: v for k, v in jenkins_env(GIT_COMMIT=OTHER_SHA, GIT_BRANCH="origin/other").items()}
+    )
     env["CI_COMMIT_SHA"] = SHA
     context = detect_context(env, cwd)
     assert context.provider == "gitlab-ci"
@@ -227,10 +244,19 @@ def test_plain_branch(value: str | None, expected: str | None) -> None:
 
 
 def test_jenkins_pr_branch_is_never_pr_number(cwd: Path) -> None:
-    env = jenkins_env(BRANCH_NAME="PR-5", GIT_BRANCH="PR-5", CHANGE_ID="5",
-                      CHANGE_BRANCH="feat/y", CHANGE_TARGET="main")  # fmt: skip
+    env = jenkins_env(
+        BRANCH_NAME="PR-5",
+        GIT_BRANCH="PR-5",
+        CHANGE_ID="5",
+        CHANGE_BRANCH="feat/y",
+        CHANGE_TARGET="main",
+    )
     context = detect_context(env, cwd)
-    assert (context.branch, context.pull_request, context.pr_target_branch) == ("feat/y", "5", "main")
+    assert (context.branch, context.pull_request, context.pr_target_branch) == (
+        "feat/y",
+        "5",
+        "main",
+    )
 
 
 def test_jenkins_freestyle_tag_ref_is_a_tag(cwd: Path) -> None:
@@ -239,8 +265,13 @@ def test_jenkins_freestyle_tag_ref_is_a_tag(cwd: Path) -> None:
 
 
 def test_azure_branch_is_never_the_last_segment_only(cwd: Path) -> None:
-    env = {**BASE, "TF_BUILD": "True", "BUILD_BUILDID": "1",
-           "BUILD_SOURCEBRANCH": "refs/heads/users/jane/fix", "BUILD_SOURCEBRANCHNAME": "fix"}  # fmt: skip
+    env = {
+        **BASE,
+        "TF_BUILD": "True",
+        "BUILD_BUILDID": "1",
+        "BUILD_SOURCEBRANCH": "refs/heads/users/jane/fix",
+        "BUILD_SOURCEBRANCHNAME": "fix",
+    }
     assert detect_context(env, cwd).branch == "users/jane/fix"
 
 
@@ -269,7 +300,9 @@ def test_strip_credentials(url: str | None, expected: str | None) -> None:
 
 def test_gitlab_token_in_repository_url_never_reaches_the_context(cwd: Path) -> None:
     token = "glcbt-64_VerySecretTokenValue"
-    env = gitlab_env(CI_REPOSITORY_URL=f"https://gitlab-ci-token:{token}@gitlab.example.com/g/p.git")
+    env = gitlab_env(
+        CI_REPOSITORY_URL=f"https://gitlab-ci-token:{token}@gitlab.example.com/g/p.git"
+    )
     del env["CI_PROJECT_URL"]
     context = detect_context(env, cwd)
     assert context.repository_url == "https://gitlab.example.com/g/p"
@@ -280,20 +313,28 @@ def test_gitlab_token_in_repository_url_never_reaches_the_context(cwd: Path) -> 
 
 
 @pytest.mark.parametrize("content", [None, "", "[1, 2]", "{not json", "\udcff"])
-def test_broken_event_file_falls_back_to_variables(content: str | None, tmp_path: Path,
-                                                   cwd: Path) -> None:  # fmt: skip
+def test_broken_event_file_falls_back_to_variables(
+    content: str | None, tmp_path: Path, cwd: Path
+) -> None:
     event = tmp_path / "event.json"
     if content is None:
         event.mkdir()  # a directory where the file should be: unreadable
     else:
         event.write_bytes(content.encode("utf-8", "surrogateescape"))
-    env = github_env(GITHUB_EVENT_NAME="pull_request", GITHUB_EVENT_PATH=str(event),
-                     GITHUB_REF="refs/pull/9/merge", GITHUB_HEAD_REF="feat/z",
-                     GITHUB_BASE_REF="main")  # fmt: skip
+    env = github_env(
+        GITHUB_EVENT_NAME="pull_request",
+        GITHUB_EVENT_PATH=str(event),
+        GITHUB_REF="refs/pull/9/merge",
+        GITHUB_HEAD_REF="feat/z",
+        GITHUB_BASE_REF="main",
+    )
     context = detect_context(env, cwd)
     assert (context.pull_request, context.branch, context.commit, context.merge_commit) == (
-        "9", "feat/z", None, SHA,
-    )  # fmt: skip
+        "9",
+        "feat/z",
+        None,
+        SHA,
+    )
 
 
 def test_teamcity_properties_format() -> None:
@@ -320,8 +361,13 @@ def test_teamcity_properties_format() -> None:
 
 
 def test_workspace_tilde_uses_the_given_home_not_the_process_home() -> None:
-    env = {**BASE, "HOME": "/custom/home", "CIRCLECI": "true", "CIRCLE_BUILD_NUM": "1",
-           "CIRCLE_WORKING_DIRECTORY": "~/project"}  # fmt: skip
+    env = {
+        **BASE,
+        "HOME": "/custom/home",
+        "CIRCLECI": "true",
+        "CIRCLE_BUILD_NUM": "1",
+        "CIRCLE_WORKING_DIRECTORY": "~/project",
+    }
     assert detect_workspace(env) == "/custom/home/project"
 
 
@@ -370,6 +416,7 @@ def test_importing_detection_pulls_in_no_heavy_module() -> None:
         "heavy = {'requests', 'urllib3', 'lxml', 'junitparser', 'yaml', 'jxz', 'xml'}\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, timeout=60).stdout  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
     assert out.strip() == "[]"
