@@ -348,3 +348,18 @@ def test_server_rejects_what_a_real_server_rejects() -> None:
         server.max_package_size = 50_000_000
         assert _post(server, _package()).status_code == 201
         assert server.runs[0].attachments == {"a.txt": b"abc"}
+
+
+def test_mode_raw_ignores_attachments_and_mode_package_forces_a_package(
+    jux_server: JuxServer, workdir: Path
+) -> None:
+    report_with_attachments(workdir)
+    write_junit(workdir / "build" / "TEST-plain.xml", suite="Plain")
+    assert submit(jux_server, workdir, "build/TEST-login.xml", "--mode", "raw").code == 0
+    assert [f["mode_reason"] for f in results(workdir)] == ["raw: mode is raw"]
+    assert submit(jux_server, workdir, "build/TEST-plain.xml", "--mode", "package").code == 0
+    assert [f["mode_reason"] for f in results(workdir)] == [
+        "package: mode is package (0 attachment(s))"
+    ]
+    assert [r.endpoint for r in jux_server.runs] == [RAW_PATH, PACKAGE_PATH]
+    assert jux_server.runs[1].attachments == {}
