@@ -170,22 +170,25 @@ def _skip(data: bytes, pos: int, end_marker: bytes) -> int:
     return end + len(end_marker)
 
 
+_TAG_SPECIAL = re.compile(rb"[\"'>]")
+
+
 def _tag_end(data: bytes, pos: int) -> int:
     """Index just after the '>' closing the tag that starts at ``pos`` (quotes respected)."""
-    quote = 0
+    # Jumps from quote to matching quote with C-level searches: a byte-by-byte loop here was
+    # the largest cost of a dry run over many small reports (benchmarks/RESULTS.md).
     i = pos
-    n = len(data)
-    while i < n:
-        c = data[i]
-        if quote:
-            if c == quote:
-                quote = 0
-        elif c in (0x22, 0x27):
-            quote = c
-        elif c == 0x3E:
-            return i + 1
-        i += 1
-    raise _NeedMoreError
+    while True:
+        match = _TAG_SPECIAL.search(data, i)
+        if match is None:
+            raise _NeedMoreError
+        j = match.start()
+        if data[j] == 0x3E:
+            return j + 1
+        close = data.find(data[j : j + 1], j + 1)
+        if close == -1:
+            raise _NeedMoreError
+        i = close + 1
 
 
 def _local(name: bytes) -> bytes:
@@ -203,12 +206,23 @@ class _Tag:
     end: int
 
 
+# A complete start or empty-element tag, quoted values respected: the same name as _NAME_RE
+# and the same end as _tag_end, found in one C-level match (possessive, so no backtracking).
+_START_TAG_RE = re.compile(rb"""<([^\s/>"']+)(?=[\s/>])(?:[^"'>]++|"[^"]*+"|'[^']*+')*+>""")
+
+
 def _next_tag(data: bytes, pos: int) -> _Tag:
     """The next element tag at or after ``pos``, skipping comments, PIs, CDATA and DOCTYPE."""
     while True:
         i = data.find(b"<", pos)
         if i == -1:
             raise _NeedMoreError
+        if data[i + 1 : i + 2] not in (b"?", b"!", b"/", b""):  # fast path: a start tag
+            match = _START_TAG_RE.match(data, i)
+            if match is not None:
+                end = match.end()
+                kind = "empty" if data[end - 2 : end - 1] == b"/" else "start"
+                return _Tag(kind, match.group(1), i, end)
         if data.startswith(b"<?", i):
             pos = _skip(data, i, b"?>")
         elif data.startswith(b"<!--", i):
@@ -363,7 +377,10 @@ def _edit_properties(  # noqa: PLR0917 - private helper of splice_properties
         if _local(child.name) == b"property":
             if prop_indent is None:
                 prop_indent = _line_start_indent(data, child.start)
-            name = _attributes(data[child.start : child.end], encoding).get("name")
+            # the name matters only when something is removed: skip decoding it otherwise
+            name = (
+                _attributes(data[child.start : child.end], encoding).get("name") if remove else None
+            )
             if name is not None and name in remove:
                 # drop the element and the whitespace before it on its line
                 cut_from = child.start
