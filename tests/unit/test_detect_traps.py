@@ -420,3 +420,32 @@ def test_importing_detection_pulls_in_no_heavy_module() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     ).stdout
     assert out.strip() == "[]"
+
+
+# --- CodeBuild source versions ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ({"CODEBUILD_SOURCE_VERSION": "pr/12"}, (None, None, "12")),
+        ({"CODEBUILD_SOURCE_VERSION": "main"}, ("main", None, None)),
+        ({"CODEBUILD_SOURCE_VERSION": "refs/heads/dev/x"}, ("dev/x", None, None)),
+        ({"CODEBUILD_SOURCE_VERSION": "refs/tags/v2"}, (None, "v2", None)),
+        ({"CODEBUILD_SOURCE_VERSION": SHA}, (None, None, None)),
+        (
+            {"CODEBUILD_WEBHOOK_TRIGGER": "tag/v3", "CODEBUILD_SOURCE_VERSION": SHA},
+            (None, "v3", None),
+        ),
+        (
+            {"CODEBUILD_WEBHOOK_TRIGGER": "branch/main", "CODEBUILD_SOURCE_VERSION": "pr/4"},
+            ("main", None, None),
+        ),
+    ],
+)
+def test_codebuild_source_versions(
+    extra: dict[str, str], expected: tuple[str | None, ...], cwd: Path
+) -> None:
+    env = {**BASE, "CODEBUILD_BUILD_ID": "p:1", "CODEBUILD_BUILD_ARN": "arn:p:1", **extra}
+    context = detect_context(env, cwd)
+    assert (context.branch, context.tag, context.pull_request) == expected

@@ -27,23 +27,24 @@ def read_codebuild(env: Env) -> CIContext:
     ``CODEBUILD_SOURCE_VERSION`` may be a branch, ``pr/42`` or a SHA. CodeBuild exports no
     console link except ``CODEBUILD_PUBLIC_BUILD_URL`` for public builds.
     """
-    trigger = env.get("CODEBUILD_WEBHOOK_TRIGGER") or ""
-    version = env.get("CODEBUILD_SOURCE_VERSION") or ""
+    # The webhook trigger is authoritative; a manual build only has the source version.
+    source_version = env.get("CODEBUILD_SOURCE_VERSION") or ""
+    ref = env.get("CODEBUILD_WEBHOOK_TRIGGER") or source_version
     branch = tag = pull_request = source = target = None
-    if trigger.startswith("pr/") or version.startswith("pr/"):
-        pull_request = (trigger or version)[3:] if (trigger or version)[3:].isdigit() else None
+    if ref.startswith("pr/"):
+        pull_request = ref[3:] if ref[3:].isdigit() else None
         source = env.branch("CODEBUILD_WEBHOOK_HEAD_REF")
         target = env.branch("CODEBUILD_WEBHOOK_BASE_REF")
         branch = source
-    elif trigger.startswith("tag/"):
-        tag = trigger[4:] or None
-    elif trigger.startswith("branch/"):
-        branch = plain_branch(trigger[7:])
-    elif version.startswith("refs/tags/"):
-        tag = version[len("refs/tags/") :]
+    elif ref.startswith("tag/"):
+        tag = ref[4:] or None
+    elif ref.startswith("refs/tags/"):
+        tag = ref[len("refs/tags/") :] or None
+    elif ref.startswith("branch/"):
+        branch = plain_branch(ref[len("branch/") :])
     else:
         branch = env.branch("CODEBUILD_WEBHOOK_HEAD_REF") or (
-            None if is_sha(version.lower()) else plain_branch(version)
+            None if is_sha(ref.lower()) else plain_branch(ref)
         )
 
     build_id = env.get("CODEBUILD_BUILD_ID")
