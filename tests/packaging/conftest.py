@@ -131,6 +131,7 @@ def docker_host(podman: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             assert proc.poll() is None, (sock.parent / "service.log").read_text()
             assert time.monotonic() < deadline, "podman system service did not start"
             time.sleep(0.1)
+        wait_for_api(sock, deadline)
         yield f"unix://{sock}"
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -140,6 +141,29 @@ def docker_host(podman: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             proc.kill()
             proc.wait()
         log.close()
+
+
+def wait_for_api(sock: Path, deadline: float) -> None:
+    """Until the service answers the Docker API's ping and a container listing."""
+    import http.client
+    import socket
+
+    class UnixConnection(http.client.HTTPConnection):
+        def connect(self) -> None:
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.connect(str(sock))
+
+    for path in ("/_ping", "/containers/json?all=1"):
+        while True:
+            try:
+                conn = UnixConnection("localhost", timeout=5)
+                conn.request("GET", path)
+                if conn.getresponse().status == 200:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, f"podman API not answering {path}"
+            time.sleep(0.2)
 
 
 @pytest.fixture
