@@ -436,10 +436,6 @@ def skip_if_accepted(file: ReportFile, shared: RunContext) -> FileResult | None:
         status=Status.SKIPPED,
         size=file.size,
         test_run_id=earlier or None,
-        warnings=(
-            "already accepted by an earlier run in this workspace (journal "
-            f"{journal.path.name} in the outbox folder); not sent again",
-        ),
     )
 
 

@@ -3,6 +3,8 @@ and a scan that proves the token never shows up anywhere it does not belong."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import signal
@@ -113,7 +115,10 @@ def submit(url: str, workdir: Path, *args: str, command: Sequence[str] = (),
                               capture_output=True, text=True, timeout=timeout, check=False)
         result = CliResult(done.returncode, done.stdout, done.stderr)
     else:
-        result = run_cli(argv, environ)
+        captured = io.StringIO()  # CI reporters write to sys.stdout itself
+        with contextlib.redirect_stdout(captured):
+            result = run_cli(argv, environ)
+        result = CliResult(result.code, result.stdout + captured.getvalue(), result.stderr)
     return _collect(result.code, result.stdout, result.stderr, workdir, json_path)
 
 

@@ -26,6 +26,10 @@ def render_file_line(result: FileResult, *, verbose: bool = False) -> str:
     label = _LABELS[result.status]
     if result.status is Status.SUBMITTED:
         tail = f"test run {result.test_run_id}" if result.test_run_id else "accepted (no id)"
+    elif result.status is Status.SKIPPED and result.error is None:
+        # issue 6: the journal says this exact file was accepted by an earlier run
+        earlier = f" (test run {result.test_run_id})" if result.test_run_id else ""
+        tail = f"already accepted by an earlier run{earlier}; not sent again"
     elif result.status is Status.DRY_RUN:
         tail = (
             f"would send {result.size or 0:,} bytes as {result.mode or 'raw'} to {result.endpoint}"
