@@ -124,35 +124,39 @@ def _problem_from_syntax_error(exc: etree.XMLSyntaxError) -> ValidationProblem:
     return ValidationProblem(f"not well-formed XML: {message}", line, column or None)
 
 
+_OUTCOMES = ("failure", "error", "skipped")
+
+
 def count_cases(root: etree._Element) -> Counts:
     """Count tests, failures, errors and skipped from the ``<testcase>`` elements themselves."""
+    # The first outcome child decides a case; lxml filters children by tag in C. Case times
+    # are summed only when the root carries no total (kept cheap: issue 7's dry-run target).
     tests = failures = errors = skipped = 0
-    case_time = 0.0
     for case in root.iter("testcase"):
         tests += 1
-        for child in case:
-            tag = child.tag
+        outcome = next(case.iterchildren(*_OUTCOMES), None)
+        if outcome is not None:
+            tag = outcome.tag
             if tag == "failure":
                 failures += 1
-                break
-            if tag == "error":
+            elif tag == "error":
                 errors += 1
-                break
-            if tag == "skipped":
+            else:
                 skipped += 1
-                break
+    total_time = _root_time(root)
+    if total_time is None:
+        total_time = _case_time(root)
+    return Counts(tests, failures, errors, skipped, round(total_time, 6))
+
+
+def _case_time(root: etree._Element) -> float:
+    case_time = 0.0
+    for case in root.iter("testcase"):
         t = case.get("time")
         if t:
             with contextlib.suppress(ValueError):
                 case_time += float(t.replace(",", ""))
-    total_time = _root_time(root)
-    return Counts(
-        tests,
-        failures,
-        errors,
-        skipped,
-        round(total_time if total_time is not None else case_time, 6),
-    )
+    return case_time
 
 
 def _root_time(root: etree._Element) -> float | None:
@@ -182,13 +186,12 @@ def suite_properties(suite: etree._Element | None) -> tuple[tuple[str, str], ...
     if suite is None:
         return ()
     props: list[tuple[str, str]] = []
-    for child in suite:
-        if _local(child.tag) == "properties":
-            for prop in child:
-                if _local(prop.tag) == "property":
-                    name = prop.get("name")
-                    if name is not None:
-                        props.append((name, prop.get("value") or prop.text or ""))
+    # "{*}x" matches x in any namespace or none, like _local(tag) == "x", but filtered in C
+    for child in suite.iterchildren("{*}properties"):
+        for prop in child.iterchildren("{*}property"):
+            name = prop.get("name")
+            if name is not None:
+                props.append((name, prop.get("value") or prop.text or ""))
     return tuple(props)
 
 
@@ -231,8 +234,8 @@ def validate_report(file: ReportFile, *, huge_tree: bool = False) -> Validated |
         )
     suite = first_suite(root)
     properties = suite_properties(suite)
-    is_signed = any(child.tag == _SIGNATURE_TAG for child in root) or (
-        suite is not None and any(child.tag == _SIGNATURE_TAG for child in suite)
+    is_signed = next(root.iterchildren(_SIGNATURE_TAG), None) is not None or (
+        suite is not None and next(suite.iterchildren(_SIGNATURE_TAG), None) is not None
     )
     counts = count_cases(root)
     problem = _check_with_junitparser(root)
