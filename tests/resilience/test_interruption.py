@@ -18,6 +18,7 @@ import pytest
 from tests.jux_server import JuxServer
 from tests.resilience.conftest import (
     TOKEN,
+    assert_no_token,
     ci_environ,
     outbox_payloads,
     outbox_sidecars,
@@ -54,7 +55,8 @@ def finish_and_check(server: JuxServer, workdir: Path, names: list[str]) -> list
     assert outbox_payloads(workdir) == []  # nothing left pending
     warnings = [w for f in rerun.report["files"] for w in f.get("warnings", [])]
     warnings += [line for line in again.stdout.splitlines() if "stored twice" in line]
-    assert TOKEN not in rerun.output + again.output
+    assert_no_token(rerun, server)
+    assert_no_token(again, server)
     return warnings
 
 
