@@ -24,8 +24,11 @@ from tests.jux_server import JuxServer
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS = Path(os.environ.get("JUX_CI_TOOLS", "/opt/jux-ci-tools"))
 TOOL_PATH = os.pathsep.join(
-    [str(TOOLS / "venv" / "bin"), str(TOOLS / "npm" / "node_modules" / ".bin"),
-     os.environ.get("PATH", "")]
+    [
+        str(TOOLS / "venv" / "bin"),
+        str(TOOLS / "npm" / "node_modules" / ".bin"),
+        os.environ.get("PATH", ""),
+    ]
 )
 CONTAINERS_CONF = ROOT / ".ci" / "containers.conf"
 BASE_IMAGE = "docker.io/library/python:3.12-slim"
@@ -35,8 +38,18 @@ API_KEY = "jux_test_key_8c1f5a7e93d2"
 LOCK = Path("/tmp/jux-packaging-image.lock")
 #: what a throw-away checkout holds (the CI files, the examples, and what pip needs)
 SAMPLE_FILES = (
-    "action.yml", "composite", ".github", "examples", ".gitlab-ci-template.yml", "templates",
-    "pyproject.toml", "README.md", "src", "docker", "Dockerfile", ".dockerignore",
+    "action.yml",
+    "composite",
+    ".github",
+    "examples",
+    ".gitlab-ci-template.yml",
+    "templates",
+    "pyproject.toml",
+    "README.md",
+    "src",
+    "docker",
+    "Dockerfile",
+    ".dockerignore",
 )
 
 
@@ -70,8 +83,14 @@ def run(
     """Run a command; on failure, the assertion shows its output."""
     started = time.monotonic()
     done = subprocess.run(
-        list(args), cwd=cwd, env=dict(env) if env is not None else tool_env(),
-        capture_output=True, text=True, timeout=timeout, check=False, stdin=subprocess.DEVNULL,
+        list(args),
+        cwd=cwd,
+        env=dict(env) if env is not None else tool_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        stdin=subprocess.DEVNULL,
     )
     took = time.monotonic() - started
     if check:
@@ -123,7 +142,10 @@ def docker_host(podman: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     log = (sock.parent / "service.log").open("w")
     proc = subprocess.Popen(
         [podman, "system", "service", "--time=0", f"unix://{sock}"],
-        env=tool_env(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        env=tool_env(),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
     )
     try:
         deadline = time.monotonic() + 20
@@ -184,8 +206,15 @@ def make_checkout(dest: Path, remote: str) -> str:
             shutil.copytree(src, dest / rel, ignore=ignore)
         elif src.exists():
             shutil.copy2(src, dest / rel)
-    git = ["git", "-c", "user.email=dev@example.com", "-c", "user.name=Dev",
-           "-c", "commit.gpgsign=false"]
+    git = [
+        "git",
+        "-c",
+        "user.email=dev@example.com",
+        "-c",
+        "user.name=Dev",
+        "-c",
+        "commit.gpgsign=false",
+    ]
     env = tool_env()
     run([*git, "init", "-q", "-b", "main"], cwd=dest, env=env)
     run([*git, "add", "-A"], cwd=dest, env=env)
@@ -193,8 +222,11 @@ def make_checkout(dest: Path, remote: str) -> str:
     run([*git, "remote", "add", "origin", remote], cwd=dest, env=env)
     # a clone has refs/remotes/origin/HEAD; tools fall back noisily without it
     run([*git, "update-ref", "refs/remotes/origin/main", "HEAD"], cwd=dest, env=env)
-    run([*git, "symbolic-ref", "refs/remotes/origin/HEAD", "refs/remotes/origin/main"],
-        cwd=dest, env=env)
+    run(
+        [*git, "symbolic-ref", "refs/remotes/origin/HEAD", "refs/remotes/origin/main"],
+        cwd=dest,
+        env=env,
+    )
     return run(["git", "rev-parse", "HEAD"], cwd=dest, env=env).stdout.strip()
 
 

@@ -27,15 +27,33 @@ FLAKE = "failed to copy content to container: Error response from daemon: the co
 
 
 def run_act(
-    workflow: str, repo: Path, docker_host: str, server: JuxServer, tmp_path: Path,
+    workflow: str,
+    repo: Path,
+    docker_host: str,
+    server: JuxServer,
+    tmp_path: Path,
     *extra: str,
 ) -> str:
     act = require_tool("act")
-    args = [act, "push", "-W", workflow,
-            "-P", f"ubuntu-latest={BASE_IMAGE}", "--pull=false", "--action-offline-mode",
-            "--network", "host",  # job and action containers reach 127.0.0.1 on the host
-            "--action-cache-path", str(tmp_path / "act-cache"),
-            "--var", f"JUX_API_URL={server.url}", "-s", f"JUX_API_KEY={API_KEY}", *extra]
+    args = [
+        act,
+        "push",
+        "-W",
+        workflow,
+        "-P",
+        f"ubuntu-latest={BASE_IMAGE}",
+        "--pull=false",
+        "--action-offline-mode",
+        "--network",
+        "host",  # job and action containers reach 127.0.0.1 on the host
+        "--action-cache-path",
+        str(tmp_path / "act-cache"),
+        "--var",
+        f"JUX_API_URL={server.url}",
+        "-s",
+        f"JUX_API_KEY={API_KEY}",
+        *extra,
+    ]
     env = tool_env(DOCKER_HOST=docker_host, HOME=str(tmp_path / "home"))
     done = run(args, cwd=repo, env=env, timeout=600, check=False)
     if done.returncode != 0 and FLAKE in done.stdout + done.stderr:
@@ -70,13 +88,23 @@ def checkout(tmp_path: Path, podman: str) -> tuple[Path, str]:
 
 
 def test_example_workflow_submits_and_reads_the_outputs(
-    checkout: tuple[Path, str], image: str, docker_host: str, jux_server: JuxServer,
+    checkout: tuple[Path, str],
+    image: str,
+    docker_host: str,
+    jux_server: JuxServer,
     tmp_path: Path,
 ) -> None:
     repo, sha = checkout
     # `uses: jux-tools/submit-action@v1` resolves to this checkout, as GitHub would fetch it
-    log = run_act("examples/github/workflow.yml", repo, docker_host, jux_server, tmp_path,
-                  "--local-repository", f"jux-tools/submit-action@v1={repo}")
+    log = run_act(
+        "examples/github/workflow.yml",
+        repo,
+        docker_host,
+        jux_server,
+        tmp_path,
+        "--local-repository",
+        f"jux-tools/submit-action@v1={repo}",
+    )
     ids = check_submissions(jux_server, sha)
     match = re.search(r"Jux accepted 3 report\(s\); test runs (\[.*?\])", log)
     assert match, log[-5000:]
@@ -84,14 +112,19 @@ def test_example_workflow_submits_and_reads_the_outputs(
     assert API_KEY not in log
 
 
+@pytest.mark.usefixtures("image")
 @pytest.mark.parametrize("kind", ["docker", "composite"])
 def test_selftest_workflow(
-    kind: str, checkout: tuple[Path, str], image: str, docker_host: str,
-    jux_server: JuxServer, tmp_path: Path,
+    kind: str,
+    checkout: tuple[Path, str],
+    docker_host: str,
+    jux_server: JuxServer,
+    tmp_path: Path,
 ) -> None:
     repo, sha = checkout
-    log = run_act(f".github/workflows/selftest-{kind}-action.yml", repo, docker_host,
-                  jux_server, tmp_path)
+    log = run_act(
+        f".github/workflows/selftest-{kind}-action.yml", repo, docker_host, jux_server, tmp_path
+    )
     ids = check_submissions(jux_server, sha)
     match = re.search(rf"SELFTEST-OK {kind} (\S+)", log)
     assert match, log[-5000:]

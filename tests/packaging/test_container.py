@@ -83,17 +83,31 @@ def run_like_github(podman: str, image: str, server: JuxServer, ws: Path, fc: Pa
     declared input set (the runner merges defaults: empty strings here)."""
     (fc / "home").mkdir(parents=True)
     inputs = {opt.input_env: "" for opt in OPTIONS if opt.has_input}
-    inputs.update({
-        "INPUT_API-URL": server.url,
-        "INPUT_API-KEY": API_KEY,
-        "INPUT_REPORTS": "test-results/*.xml",
-    })
+    inputs.update(
+        {
+            "INPUT_API-URL": server.url,
+            "INPUT_API-KEY": API_KEY,
+            "INPUT_REPORTS": "test-results/*.xml",
+        }
+    )
     env = {**inputs, **GITHUB_ENV, "JUX_JSON": "jux-results.json"}  # runs.env of action.yml
     done = run(
-        [podman, "run", "--rm", "--network=host", "--workdir", "/github/workspace",
-         *env_args(env),
-         "-v", f"{fc}/home:/github/home", "-v", f"{fc}:/github/file_commands",
-         "-v", f"{ws}:/github/workspace", image],
+        [
+            podman,
+            "run",
+            "--rm",
+            "--network=host",
+            "--workdir",
+            "/github/workspace",
+            *env_args(env),
+            "-v",
+            f"{fc}/home:/github/home",
+            "-v",
+            f"{fc}:/github/file_commands",
+            "-v",
+            f"{ws}:/github/workspace",
+            image,
+        ],
         env={**os.environ, "CONTAINERS_CONF": str(ROOT / ".ci" / "containers.conf"), **env},
         timeout=120,
     )
@@ -159,13 +173,31 @@ def run_like_gitlab(podman: str, image: str, server: JuxServer, ws: Path) -> str
     cleared, the checkout at CI_PROJECT_DIR, the job's variables, then the script in a shell."""
     job = yaml.safe_load((ROOT / ".gitlab-ci-template.yml").read_text())[".jux-submit"]
     env = {
-        **template_variables(), **GITLAB_ENV,
-        "JUX_REPORTS": "test-results/*.xml", "JUX_API_URL": server.url, "JUX_API_KEY": API_KEY,
+        **template_variables(),
+        **GITLAB_ENV,
+        "JUX_REPORTS": "test-results/*.xml",
+        "JUX_API_URL": server.url,
+        "JUX_API_KEY": API_KEY,
     }
     script = "\n".join(job["script"])
     done = run(
-        [podman, "run", "--rm", "--network=host", "--entrypoint", "", "--workdir", GITLAB_DIR,
-         *env_args(env), "-v", f"{ws}:{GITLAB_DIR}", image, "sh", "-c", script],
+        [
+            podman,
+            "run",
+            "--rm",
+            "--network=host",
+            "--entrypoint",
+            "",
+            "--workdir",
+            GITLAB_DIR,
+            *env_args(env),
+            "-v",
+            f"{ws}:{GITLAB_DIR}",
+            image,
+            "sh",
+            "-c",
+            script,
+        ],
         env={**os.environ, "CONTAINERS_CONF": str(ROOT / ".ci" / "containers.conf"), **env},
         timeout=120,
     )
@@ -185,9 +217,7 @@ def test_container_runs_like_the_gitlab_template_job(
         assert props["git:branch"] == "main"
         assert props["git:commit"] == SHA
         assert props["ci:build_url"] == GITLAB_ENV["CI_PIPELINE_URL"]
-    dotenv = dict(
-        line.split("=", 1) for line in (ws / "jux-submit.env").read_text().splitlines()
-    )
+    dotenv = dict(line.split("=", 1) for line in (ws / "jux-submit.env").read_text().splitlines())
     assert sorted(dotenv["JUX_TEST_RUN_IDS"].split(",")) == sorted(r.test_run_id for r in runs)
     assert dotenv["JUX_SUBMITTED"] == "3"
     assert (ws / "jux-results.json").is_file()  # the template's JUX_JSON
@@ -197,8 +227,12 @@ def test_container_runs_like_the_gitlab_template_job(
 
 def run_pip_cli(server: JuxServer, ws: Path, env: dict[str, str], cwd: Path) -> None:
     """The pip-installed CLI (this checkout's package) with the same environment."""
-    run([sys.executable, "-m", "jux_submit"], cwd=cwd, timeout=120,
-        env={"PATH": os.environ.get("PATH", ""), **env})
+    run(
+        [sys.executable, "-m", "jux_submit"],
+        cwd=cwd,
+        timeout=120,
+        env={"PATH": os.environ.get("PATH", ""), **env},
+    )
 
 
 @pytest.mark.parametrize("ci", ["github", "gitlab"])
@@ -221,16 +255,23 @@ def test_container_and_pip_cli_submit_the_same(
             env = {
                 **{opt.input_env: "" for opt in OPTIONS if opt.has_input},
                 **GITHUB_ENV,
-                "INPUT_API-URL": cli_server.url, "INPUT_API-KEY": API_KEY,
-                "INPUT_REPORTS": "test-results/*.xml", "JUX_JSON": "jux-results.json",
-                "GITHUB_WORKSPACE": str(ws), "HOME": str(fc),
-                "GITHUB_OUTPUT": str(fc / "out"), "GITHUB_STEP_SUMMARY": str(fc / "summary"),
+                "INPUT_API-URL": cli_server.url,
+                "INPUT_API-KEY": API_KEY,
+                "INPUT_REPORTS": "test-results/*.xml",
+                "JUX_JSON": "jux-results.json",
+                "GITHUB_WORKSPACE": str(ws),
+                "HOME": str(fc),
+                "GITHUB_OUTPUT": str(fc / "out"),
+                "GITHUB_STEP_SUMMARY": str(fc / "summary"),
                 "GITHUB_ENV": str(fc / "env"),
             }
         else:
             env = {
-                **template_variables(), **GITLAB_ENV, "CI_PROJECT_DIR": str(ws),
-                "JUX_REPORTS": "test-results/*.xml", "JUX_API_URL": cli_server.url,
+                **template_variables(),
+                **GITLAB_ENV,
+                "CI_PROJECT_DIR": str(ws),
+                "JUX_REPORTS": "test-results/*.xml",
+                "JUX_API_URL": cli_server.url,
                 "JUX_API_KEY": API_KEY,
             }
         run_pip_cli(cli_server, ws, env, ws)
