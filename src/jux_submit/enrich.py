@@ -364,6 +364,10 @@ def _edit_properties(  # noqa: PLR0917 - private helper of splice_properties
         inner = props_indent + b"  "
         block = b"<properties>" + render(add, inner) + b"\n" + props_indent + b"</properties>"
         return Splice(data[: props_tag.start] + block, props_tag.end)
+    if not remove and add:
+        fast = _append_to_simple_properties(data, props_tag, add, render)
+        if fast is not None:
+            return fast
     pieces: list[bytes] = [data[: props_tag.end]]
     pos = props_tag.end
     cursor = props_tag.end
@@ -401,6 +405,46 @@ def _edit_properties(  # noqa: PLR0917 - private helper of splice_properties
     else:
         pieces.append(tail)
     return Splice(b"".join(pieces), closing.start)
+
+
+# Whitespace and empty-element tags only, then the closing tag: the usual <properties> block.
+_SIMPLE_CHILDREN_RE = re.compile(
+    rb"""(?:\s*+<[^\s/>"'!?]+(?=[\s/>])(?:[^"'>]++|"[^"]*+"|'[^']*+')*+/>)*+\s*+(</)[^>]*+>"""
+)
+
+
+def _append_to_simple_properties(
+    data: bytes,
+    props_tag: _Tag,
+    add: Sequence[tuple[str, str]],
+    render: Callable[[Sequence[tuple[str, str]], bytes], bytes],
+) -> Splice | None:
+    """``_edit_properties``'s result when nothing is removed and the block holds only empty
+    ``<property/>``-like elements (one regex match instead of a tag-by-tag walk); None when
+    the block is anything else, and the walk decides."""
+    match = _SIMPLE_CHILDREN_RE.match(data, props_tag.end)
+    if match is None:
+        return None
+    closing_start = match.start(1)
+    first = data.find(b"<", props_tag.end, closing_start)
+    prop_indent: bytes | None = None
+    if first != -1:
+        name = _NAME_RE.match(data, first)
+        if name is None or _local(name.group(1)) != b"property":
+            return None  # the walk finds the first <property> further on
+        prop_indent = _line_start_indent(data, first)
+    indent = (
+        prop_indent
+        if prop_indent is not None
+        else _line_start_indent(data, props_tag.start) + b"  "
+    )
+    head = (
+        data[:closing_start].rstrip()
+        + render(add, indent)
+        + b"\n"
+        + _line_start_indent(data, closing_start)
+    )
+    return Splice(head, closing_start)
 
 
 def _is_ascii_compatible(encoding: str) -> bool:
