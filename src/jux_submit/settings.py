@@ -475,6 +475,8 @@ class Settings:
     as_json: bool = False  # `detect --json`
     #: where each value came from ("flag", "input", "env:JUX_X", "config", "default")
     sources: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+    #: warnings about how settings were resolved, logged once logging is set up
+    notes: tuple[str, ...] = ()
     #: the environment the run was started with (read-only; CI detection and env:NAME use it)
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
@@ -767,6 +769,7 @@ def load_settings(
 
     cwd = cwd or Path.cwd()
     problems: list[str] = []
+    notes: list[str] = []
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
 
@@ -821,6 +824,14 @@ def load_settings(
         workspace = workspace_of(environ) if workspace_of else None
         workdir = Path(workspace).expanduser().resolve() if workspace else cwd.resolve()
         sources["working-directory"] = "CI workspace" if workspace else "current directory"
+        if workspace and not workdir.is_dir():
+            # e.g. a container where the CI's workspace path is mounted elsewhere
+            notes.append(
+                f"the CI workspace {workspace!r} does not exist here; using the current "
+                f"directory {str(cwd.resolve())!r} (set --working-directory to choose)"
+            )
+            workdir = cwd.resolve()
+            sources["working-directory"] = "current directory"
     if not workdir.is_dir():
         problems.append(
             f"{OPTIONS_BY_NAME['working-directory'].describe()}: {str(workdir)!r} is not a "
@@ -866,7 +877,14 @@ def load_settings(
         extra["resubmit_dir"] = (cwd / namespace.resubmit_dir).resolve()
     if command is Command.DETECT:
         extra["as_json"] = bool(namespace.as_json)
-    return Settings(command=command, sources=sources, environ=environ, **values, **extra)
+    return Settings(
+        command=command,
+        sources=sources,
+        environ=environ,
+        notes=tuple(notes),
+        **values,
+        **extra,
+    )
 
 
 def _check_url(url: str, api_key: str | None, allow_insecure: bool) -> list[str]:

@@ -254,3 +254,12 @@ def test_option_table_is_consistent() -> None:
             assert opt.flags == ()
         if opt.kind is Kind.CHOICE:
             assert opt.default in opt.choices
+
+
+def test_missing_ci_workspace_falls_back_to_current_directory(tmp_path: Path) -> None:
+    s = load_settings(["detect"], {"GITHUB_WORKSPACE": "/no/such/place"}, cwd=tmp_path,
+                      workspace_of=lambda env: env.get("GITHUB_WORKSPACE"))
+    assert s.working_directory == tmp_path.resolve()
+    assert "/no/such/place" in s.notes[0] and "does not exist" in s.notes[0]
+    with pytest.raises(ConfigError, match="is not a directory"):
+        load(["--dry-run", "--working-directory", "nope"], {}, tmp_path)
