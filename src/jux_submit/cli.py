@@ -117,8 +117,11 @@ def _run(args: list[str], env: dict[str, str], out: TextIO, err: TextIO, redact:
     settings = load_settings(args, env, workspace_of=detect_workspace)
     redactor = Redactor(settings.secrets)
     _setup_logging(err, verbose=settings.verbose, quiet=settings.quiet, redact=redactor)
-    for note in settings.notes:
-        log.warning("%s", note)
+    if settings.notes:
+        import logging
+
+        for note in settings.notes:
+            logging.getLogger("jux_submit").warning("%s", note)
     if settings.command is Command.DETECT:
         return _detect(settings, out, redactor)
     if settings.command is Command.PACKAGE:
