@@ -336,6 +336,23 @@ def render_component() -> str:
     )
 
 
+def render_options_table() -> str:
+    """The README's options table (printed by --readme-table; the README is edited by hand)."""
+    lines = [
+        "| Input / config key | Flag | Environment variable | Default | What it does |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for opt in OPTIONS:
+        flags = ", ".join(f"`{f}`" for f in opt.flags)
+        if not flags:
+            flags = "secret: env/input only" if opt.is_secret else "`PATTERN...` arguments"
+        help_text = re.sub(r"\s*\(default: [^)]*\)", "", opt.help).replace("|", "\\|")
+        lines.append(
+            f"| `{opt.name}` | {flags} | `{opt.env}` | `{doc_default(opt)}` | {help_text} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 FILES = {
     "action.yml": render_action,
     "composite/action.yml": render_composite,
@@ -347,7 +364,13 @@ FILES = {
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="only report differences")
+    parser.add_argument(
+        "--readme-table", action="store_true", help="print the README's options table"
+    )
     args = parser.parse_args(argv)
+    if args.readme_table:
+        sys.stdout.write(render_options_table())
+        return 0
     stale = []
     for rel, render in FILES.items():
         path = ROOT / rel
