@@ -409,7 +409,7 @@ def _edit_properties(  # noqa: PLR0917 - private helper of splice_properties
 
 # Whitespace and empty-element tags only, then the closing tag: the usual <properties> block.
 _SIMPLE_CHILDREN_RE = re.compile(
-    rb"""(?:\s*+<[^\s/>"'!?]+(?=[\s/>])(?:[^"'>]++|"[^"]*+"|'[^']*+')*+/>)*+\s*+(</)[^>]*+>"""
+    rb"""(?:\s*+<[^\s/>"'!?]+(?=[\s/>])(?:[^"'>/]++|/(?!>)|"[^"]*+"|'[^']*+')*+/>)*+\s*+(</)[^>]*+>"""
 )
 
 
