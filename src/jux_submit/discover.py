@@ -115,6 +115,13 @@ def _walk(
                 yield relpath, entry
 
 
+def _known_real(entry: os.DirEntry[str]) -> str | None:
+    try:
+        return None if entry.is_symlink() else entry.path
+    except OSError:
+        return None
+
+
 def discover_reports(
     patterns: Sequence[str], root: Path, *, extra_skip: Sequence[str] = ()
 ) -> Discovery:
@@ -144,7 +151,8 @@ def discover_reports(
 
     found: dict[str, tuple[ReportFile, str]] = {}
 
-    def consider(relpath: str, path: Path) -> None:
+    def consider(relpath: str, path: Path, real: str | None = None) -> None:
+        """``real``: the path's known real path (saves ``realpath``'s lstat per component)."""
         try:
             info = path.stat()
         except PermissionError:
@@ -158,14 +166,21 @@ def discover_reports(
                 )
             return
         if stat.S_ISREG(info.st_mode):
-            found[relpath] = (ReportFile(path, relpath, info.st_size), os.path.realpath(path))
+            found[relpath] = (
+                ReportFile(path, relpath, info.st_size),
+                real if real is not None else os.path.realpath(path),
+            )
 
     for base in walk_roots:
+        # Below a base without links, _walk enters no linked folder: a file that is not a link
+        # itself is its own real path (realpath costs an lstat per component, issue 7).
+        base_path = str(root / base) if base else str(root)
+        is_base_real = os.path.realpath(base_path) == base_path
         for relpath, entry in _walk(root, base, skip, warnings):
             if any(rx.match(relpath) for rx in include_res) and not any(
                 rx.match(relpath) for rx in exclude_res
             ):
-                consider(relpath, Path(entry.path))
+                consider(relpath, Path(entry.path), _known_real(entry) if is_base_real else None)
 
     for pattern in absolute:
         base = _literal_base(pattern) or "/"
