@@ -130,8 +130,14 @@ def image(podman: str) -> str:
         if run([podman, "image", "exists", BASE_IMAGE], check=False).returncode != 0:
             require_tool("debootstrap")
             run(["bash", str(ROOT / ".ci" / "make-base-image.sh"), BASE_IMAGE], timeout=900)
+        old = run(
+            [podman, "image", "inspect", "--format", "{{.Id}}", LOCAL_IMAGE], check=False
+        ).stdout.strip()
         run([podman, "build", "--pull=never", "-t", LOCAL_IMAGE, str(ROOT)], timeout=900)
         run([podman, "tag", LOCAL_IMAGE, RELEASE_IMAGE])
+        new = run([podman, "image", "inspect", "--format", "{{.Id}}", LOCAL_IMAGE]).stdout
+        if old and old != new.strip():
+            run([podman, "rmi", old], check=False)  # the previous build, now untagged
     return LOCAL_IMAGE
 
 
