@@ -7,6 +7,7 @@ at once; a problem with one file becomes that file's result.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -145,6 +146,12 @@ def run(settings: Settings) -> RunSummary:
         server_version = fetch_server_version(session, root, settings)
         check_server_version(server_version)
 
+    journal = Journal(settings.outbox_dir, root)
+    outbox = None
+    if session is not None:
+        outbox = Outbox(settings.outbox_dir, Redactor(settings.secrets))
+        if outbox.recover(journal):  # reports in flight when an earlier run was killed
+            log.warning("reports in flight when an earlier run stopped are sent again")
     shared = RunContext(
         settings,
         metadata,
@@ -153,8 +160,8 @@ def run(settings: Settings) -> RunSummary:
         packaging,
         stop=stop,
         deadline=deadline,
-        outbox=None if session is None else Outbox(settings.outbox_dir, Redactor(settings.secrets)),
-        journal=Journal(settings.outbox_dir, root),
+        outbox=outbox,
+        journal=journal,
     )
     try:
         with catch_signals(stop):
@@ -175,6 +182,9 @@ def run(settings: Settings) -> RunSummary:
     finally:
         if session is not None:
             session.close()
+        if outbox is not None:
+            outbox.close()
+        journal.close()
     return replace(
         base,
         files=results,
@@ -318,14 +328,17 @@ def send_payload(
         raise ValueError("send_payload needs a session and a server root")
     settings = shared.settings
     key = source_key_for(base.path, payload, settings)
-    entry, resumed, keep_problem = None, None, None
+    entry, resumed, keep_problem, is_held = None, None, None, False
     if shared.outbox is not None:
         try:
             resumed = shared.outbox.entry_for(key)
             if resumed is not None:
                 entry, payload = resumed, resumed.to_payload()
                 log.info("%s: sending the copy an earlier run left in the outbox", base.path)
-            else:
+            elif payload.body is not None:
+                shared.outbox.hold(payload, key)
+                is_held = True
+            else:  # streamed from disk: a plain entry (its size dwarfs creating two files)
                 entry = shared.outbox.write(payload, key, state=EntryState.SENDING)
         except OSError as exc:
             keep_problem = f"it could not be kept in the outbox: {exc.strerror or exc}"
@@ -342,6 +355,8 @@ def send_payload(
         if resumed is not None and resumed.state is EntryState.SENDING:
             warnings += (POSSIBLE_DUPLICATE_WARNING,)
         record_accepted(key, outcome.test_run_id, entry, shared)
+        if is_held and shared.outbox is not None:
+            shared.outbox.release(key)
         return base.with_status(
             Status.SUBMITTED,
             test_run_id=outcome.test_run_id,
@@ -356,6 +371,12 @@ def send_payload(
     status = Status.REJECTED if is_content_rejection(err) else Status.FAILED
     suggestions = tuple(s for s in (err.hint, *err.suggestions) if s)
     kept: str | None = None
+    if is_held and shared.outbox is not None:
+        try:  # from the slot to a real entry, then free the slot
+            entry = shared.outbox.write(payload, key, state=EntryState.SENDING)
+        except OSError as exc:
+            keep_problem = f"it could not be kept in the outbox: {exc.strerror or exc}"
+        shared.outbox.release(key)
     if entry is not None and shared.outbox is not None:
         try:
             if status is Status.REJECTED:
@@ -441,7 +462,13 @@ def skip_if_accepted(file: ReportFile, shared: RunContext) -> FileResult | None:
 
 def abandoned_result(file: ReportFile, was_started: bool, shared: RunContext) -> FileResult:
     """The result of a file the interrupted run stopped waiting for."""
-    kept = shared.outbox.written.get(file.relpath) if shared.outbox is not None else None
+    kept = None
+    if shared.outbox is not None:
+        held = shared.outbox.held.get(file.relpath)
+        if held is not None:  # in flight: keep a real entry (its answer may still come)
+            with contextlib.suppress(OSError):
+                shared.outbox.write(held[0], held[1], state=EntryState.SENDING)
+        kept = shared.outbox.written.get(file.relpath)
     if was_started:
         message = "the run was interrupted while this report was being sent"
         if kept:
