@@ -279,3 +279,30 @@ def test_container_and_pip_cli_submit_the_same(
 
     assert len(from_container) == 3
     assert from_container == from_cli
+
+
+def test_docker_run_example_script(podman: str, image: str, tmp_path: Path) -> None:
+    """examples/docker-run.sh (any CI with Docker), with podman standing in for docker."""
+    from tests.packaging.conftest import make_checkout, tool_env
+
+    repo = tmp_path / "shop"
+    repo.mkdir()
+    shutil.copytree(ROOT / "examples" / "reports", repo / "test-results")
+    sha = make_checkout(repo, "https://git.example.com/acme/shop.git")
+    with JuxServer(api_key=API_KEY) as server:
+        env = tool_env(
+            DOCKER="podman",
+            DOCKER_RUN_ARGS="--network=host",
+            JUX_API_URL=server.url,
+            JUX_API_KEY=API_KEY,
+            JUX_REPORTS="test-results/*.xml",
+        )
+        for name in ("CI", "GITHUB_ACTIONS", "GITLAB_CI", "JENKINS_URL"):
+            env.pop(name, None)
+        done = run(["sh", str(ROOT / "examples" / "docker-run.sh")], cwd=repo, env=env, timeout=120)
+        runs = server.runs
+        assert len(runs) == 3, done.stdout + done.stderr
+        for stored in runs:
+            assert stored.properties["git:branch"] == "main"
+            assert stored.properties["git:commit"] == sha
+    assert API_KEY not in done.stdout + done.stderr
