@@ -127,7 +127,10 @@ class GitlabReporter:
         ``finish``). GitLab masks secrets itself (masked CI/CD variables)."""
         self._sections += 1
         self._open_section = section_name(LOG_SECTION_TITLE, self._sections)
-        self._emit(section_start(self._open_section, LOG_SECTION_TITLE, int(self.clock())))
+        # expanded: until ``end_logs`` is called before the summary, the summary is inside
+        self._emit(
+            section_start(self._open_section, LOG_SECTION_TITLE, int(self.clock()), collapsed=False)
+        )
 
     def end_logs(self) -> None:
         """Close the run's section (idempotent), so the summary after it stays visible."""
