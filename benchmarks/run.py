@@ -156,11 +156,15 @@ def compare(
     repeat: int,
     *,
     memory: bool = True,
+    before: Callable[[str], None] | None = None,
 ) -> dict[str, Measured]:
-    """Run each (name, command, shell) ``repeat`` times, interleaved so drift hits all alike."""
+    """Run each (name, command, shell) ``repeat`` times, interleaved so drift hits all alike;
+    ``before(name)`` runs ahead of each (untimed)."""
     results = {name: Measured(name) for name, _, _ in pairs}
     for _ in range(repeat):
         for name, cmd, shell in pairs:
+            if before is not None:
+                before(name)
             label = name.split()[0].replace("/", "_")
             sample = runner.run(cmd, shell=shell, label=label, memory=memory)
             results[name].samples.append(sample)
@@ -194,6 +198,7 @@ class Bench:
             if k in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT", "VIRTUAL_ENV")
         }
         self.runner = Runner(env, logs)
+        self.outbox = work / "outbox"
         self.sink: subprocess.Popen[bytes] | None = None
         self.url = ""
 
@@ -224,6 +229,27 @@ class Bench:
             self.sink.kill()
             self.sink.wait()
         self.sink = None
+
+    def posts(self) -> int:
+        """How many POSTs the sink has answered so far."""
+        import urllib.request
+
+        with urllib.request.urlopen(f"{self.url}/_count", timeout=10) as resp:
+            return int(json.loads(resp.read())["posts"])
+
+    def check_posts(self, before: int, expected: int, rows: int) -> None:
+        """Mark the scenario's last rows FAILED unless the sink saw every expected POST (a
+        run that skipped or lost files must not look fast)."""
+        seen = self.posts() - before
+        if seen != expected:
+            for row in self.rows[-rows:]:
+                row.verdict = "FAILED"
+                row.note = f"sink saw {seen} POSTs, expected {expected}; " + row.note
+
+    def fresh_outbox(self, name: str = "") -> None:
+        """Forget earlier runs: jux-submit's journal (in the outbox folder) skips reports a
+        server already accepted, so every timed submission must start without one."""
+        shutil.rmtree(self.outbox, ignore_errors=True)
 
     def curl_cmd(self, body_arg: str) -> str:
         return (
@@ -312,6 +338,8 @@ class Bench:
             self.url,
             "--working-directory",
             str(tree),
+            "--outbox",
+            str(self.outbox),
             "--fail-on-error",
         ]
         pairs: list[tuple[str, Sequence[str], bool]] = [("jux-submit (raw, defaults)", jux, False)]
@@ -323,7 +351,8 @@ class Bench:
                     True,
                 )
             )
-        res = compare(self.runner, pairs, self.args.repeat)
+        posts = self.posts()
+        res = compare(self.runner, pairs, self.args.repeat, before=self.fresh_outbox)
         seq: Measured | None = None
         if self.curl:
             post = self.curl_cmd('--data-binary "$f"')
@@ -345,12 +374,21 @@ class Bench:
             )
         else:
             self.add(f"raw {n} files", subject, None, None, note=rate + "; curl not installed")
+        runs = self.args.repeat * len(pairs) + (self.args.seq_repeat if self.curl else 0)
+        self.check_posts(posts, n * runs, 2 if self.curl else 1)
 
     def dry_run(self, tree: Path) -> None:
         pairs = [
             (
                 "jux-submit --dry-run",
-                [self.jux, "--dry-run", "--working-directory", str(tree)],
+                [
+                    self.jux,
+                    "--dry-run",
+                    "--working-directory",
+                    str(tree),
+                    "--outbox",
+                    str(self.outbox),
+                ],
                 False,
             ),
             (
@@ -378,12 +416,15 @@ class Bench:
             self.url,
             "--working-directory",
             str(folder),
+            "--outbox",
+            str(self.outbox),
             "--fail-on-error",
         ]
         pairs: list[tuple[str, Sequence[str], bool]] = [("jux-submit (raw, large)", jux, False)]
         if self.curl:
             pairs.append(("curl -T (streamed)", [self.curl_cmd(f"-X POST -T {path}")], True))
-        res = compare(self.runner, pairs, self.args.large_repeat)
+        posts = self.posts()
+        res = compare(self.runner, pairs, self.args.large_repeat, before=self.fresh_outbox)
         subject = res["jux-submit (raw, large)"]
         label = f"{_mb(size)} report"
         if not subject.failed:
@@ -402,6 +443,7 @@ class Bench:
             self.add(
                 label, subject, curl, None, note=f"wall time; curl peak RSS {_mb(curl.maxrss)}"
             )
+        self.check_posts(posts, self.args.large_repeat * len(pairs), 2 if self.curl else 1)
 
     def package(self) -> None:
         folder = self.work / "package"
@@ -442,6 +484,29 @@ class Bench:
             1.2,
             note=f"{len(list(out_jux.rglob('*.jxz')))} containers written",
         )
+        # For information: the same packages submitted to the sink.
+        self.start_sink()
+        submit = [
+            self.jux,
+            "--mode",
+            "package",
+            "--api-url",
+            self.url,
+            "--working-directory",
+            str(folder),
+            "--outbox",
+            str(self.outbox),
+            "--fail-on-error",
+        ]
+        posts = self.posts()
+        sent = compare(
+            self.runner,
+            [("jux-submit --mode package", submit, False)],
+            self.args.repeat,
+            before=self.fresh_outbox,
+        )["jux-submit --mode package"]
+        self.add(label, sent, res["jxz.ContainerBuilder loop"], None, note="submitted to the sink")
+        self.check_posts(posts, self.args.packages * self.args.repeat, 1)
 
     # --- output ------------------------------------------------------------------------------
 

@@ -1,11 +1,11 @@
 """A minimal, fast HTTP sink for throughput benchmarks, on 127.0.0.1 only.
 
 It answers every ``POST`` with ``201`` and a valid ``SubmitResponse`` without parsing the body,
-``GET /api/version`` with ``{"version": "1.0.0"}``, keeps connections alive, answers
-``Expect: 100-continue`` at once (curl sends it for large bodies and would otherwise wait 1 s),
-and writes each response with a single ``sendall`` on a socket with ``TCP_NODELAY``, so Nagle's
-algorithm plus delayed ACKs never add 40 ms to a keep-alive request. The client's cost is what
-the benchmark measures, not the server's.
+``GET /api/version`` with ``{"version": "1.0.0"}``, ``GET /_count`` with the number of POSTs
+answered; keeps connections alive; answers ``Expect: 100-continue`` at once (curl sends it for
+large bodies and would otherwise wait 1 s); and writes each response with a single ``sendall``
+on a socket with ``TCP_NODELAY``, so Nagle's algorithm plus delayed ACKs never add 40 ms to a
+keep-alive request. The client's cost is what the benchmark measures, not the server's.
 
 Run it as ``python benchmarks/sink.py [--port 0]``: it prints ``PORT <n>`` on stdout once it
 listens, then serves until stdin closes, it is terminated, or ``--max-seconds`` pass.
@@ -43,6 +43,8 @@ CREATED = _response(b"201 Created", SUBMIT_BODY)
 VERSION = _response(b"200 OK", VERSION_BODY)
 NOT_FOUND = _response(b"404 Not Found", b'{"error":"not found"}')
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_COUNT = [0]  # POSTs answered, for the harness's sanity check (GET /_count)
+_COUNT_LOCK = threading.Lock()
 
 
 class _Handler(socketserver.BaseRequestHandler):
@@ -86,7 +88,13 @@ class _Handler(socketserver.BaseRequestHandler):
                 if pending is None:
                     return
             if method == b"POST":
+                with _COUNT_LOCK:
+                    _COUNT[0] += 1
                 conn.sendall(CREATED)
+            elif path.startswith(b"/_count"):
+                with _COUNT_LOCK:
+                    body = b'{"posts":%d}' % _COUNT[0]
+                conn.sendall(_response(b"200 OK", body))
             elif path.startswith(b"/api/version"):
                 conn.sendall(VERSION)
             else:
