@@ -15,7 +15,7 @@ FROM ${BASE_IMAGE}
 ARG VERSION=1.0.0
 LABEL org.opencontainers.image.title="jux-submit" \
       org.opencontainers.image.description="Submit JUnit XML test reports from any CI pipeline to a Jux server" \
-      org.opencontainers.image.source="https://github.com/jux-tools/submit-action" \
+      org.opencontainers.image.source="https://github.com/jux/submit-action" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.licenses="Apache-2.0"
 ENV PYTHONDONTWRITEBYTECODE=1 \

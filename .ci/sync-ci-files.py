@@ -237,7 +237,7 @@ def render_gitlab_template() -> str:
         "#",
         "# Usage (.gitlab-ci.yml):",
         "#   include:",
-        "#     - remote: https://raw.githubusercontent.com/jux-tools/submit-action/v1/"
+        "#     - remote: https://raw.githubusercontent.com/jux/submit-action/v1/"
         ".gitlab-ci-template.yml",
         "#   jux:",
         "#     extends: .jux-submit",
@@ -306,7 +306,7 @@ def render_component() -> str:
         "#",
         "# GitLab CI/CD component: the .gitlab-ci-template.yml job as a catalog component.",
         "#   include:",
-        "#     - component: $CI_SERVER_FQDN/jux-tools/submit-action/jux-submit@1",
+        "#     - component: $CI_SERVER_FQDN/jux/submit-action/jux-submit@1",
         "#       inputs:",
         "#         api-url: https://jux.example.com",
         f"# Secrets are never inputs: set {secrets} as masked CI/CD variables.",

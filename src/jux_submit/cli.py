@@ -161,9 +161,13 @@ def _submit(settings: Settings, out: TextIO, redact: Redactor) -> int:
     reporters = ci_reporters(settings.environ, redact)
     for reporter in reporters:
         reporter.start(settings)
-    summary = pipeline.run(settings)
-    if summary.no_reports:
-        _warn_no_reports(settings)
+    try:
+        summary = pipeline.run(settings)
+        if summary.no_reports:
+            _warn_no_reports(settings)
+    finally:
+        for reporter in reporters:
+            reporter.end_logs()  # close the log group/section before the summary prints
     results_file: str | None = None
     if settings.json:
         text = redact(render_json(summary, settings))

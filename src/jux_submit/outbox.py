@@ -264,6 +264,7 @@ class Outbox:
         self._local = threading.local()
         self._slots: list[tuple[int, Path]] = []
         self._slots_lock = threading.Lock()
+        self._earlier: set[str] | None = None  # sidecars present when first asked
 
     # --- in-flight slots: the write-ahead of the normal case -------------------------------
     def _slot_fd(self) -> int:
@@ -351,7 +352,9 @@ class Outbox:
                             body=body,
                             sha256=str(meta["payload_sha256"]),
                         )
-                        self.write(payload, key, state=EntryState.SENDING)
+                        entry = self.write(payload, key, state=EntryState.SENDING)
+                        if self._earlier is not None:
+                            self._earlier.add(entry.sidecar_path.name)
                         recovered += 1
                 path.unlink()
             except (OSError, KeyError) as exc:
@@ -366,8 +369,17 @@ class Outbox:
             self._made = folder == self.folder or self._made
 
     def entry_for(self, key: SourceKey) -> OutboxEntry | None:
-        """The pending entry left for ``key`` by an earlier run, if any."""
-        return self.read_entry(self.folder / f"{key.stem}.json")
+        """The pending entry left for ``key`` by an earlier run, if any (the folder is listed
+        once, so the usual case, an empty outbox, costs a set lookup per report)."""
+        if self._earlier is None:
+            try:
+                self._earlier = {p.name for p in self.folder.glob("*.json")}
+            except OSError:
+                self._earlier = set()
+        name = f"{key.stem}.json"
+        if name not in self._earlier:
+            return None
+        return self.read_entry(self.folder / name)
 
     def read_entry(self, sidecar: Path) -> OutboxEntry | None:
         try:

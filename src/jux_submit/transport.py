@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("jux_submit.transport")
 
-USER_AGENT = f"jux-submit/{__version__} (+https://github.com/jux-tools/submit-action)"
+USER_AGENT = f"jux-submit/{__version__} (+https://github.com/jux/submit-action)"
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 VERSION_TIMEOUT = 5.0
 

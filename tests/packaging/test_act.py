@@ -95,7 +95,7 @@ def test_example_workflow_submits_and_reads_the_outputs(
     tmp_path: Path,
 ) -> None:
     repo, sha = checkout
-    # `uses: jux-tools/submit-action@v1` resolves to this checkout, as GitHub would fetch it
+    # `uses: jux/submit-action@v1` resolves to this checkout, as GitHub would fetch it
     log = run_act(
         "examples/github/workflow.yml",
         repo,
@@ -103,7 +103,7 @@ def test_example_workflow_submits_and_reads_the_outputs(
         jux_server,
         tmp_path,
         "--local-repository",
-        f"jux-tools/submit-action@v1={repo}",
+        f"jux/submit-action@v1={repo}",
     )
     ids = check_submissions(jux_server, sha)
     match = re.search(r"Jux accepted 3 report\(s\); test runs (\[.*?\])", log)

@@ -16,9 +16,12 @@ if TYPE_CHECKING:
 
 
 class Reporter(Protocol):
-    """A CI-native output: ``start`` before the run, ``finish`` with its summary."""
+    """A CI-native output: ``start`` before the run (mask secrets, open the log group),
+    ``end_logs`` when the run's log ends, ``finish`` with its summary."""
 
     def start(self, settings: Settings) -> None: ...
+
+    def end_logs(self) -> None: ...
 
     def finish(self, summary: RunSummary, settings: Settings, results_file: str | None) -> None: ...
 
@@ -27,17 +30,11 @@ def ci_reporters(environ: Mapping[str, str], redactor: Redactor) -> list[Reporte
     """The reporters for the CI this run is in (none outside a known CI)."""
     reporters: list[Reporter] = []
     if environ.get("GITHUB_ACTIONS", "").lower() == "true":
-        try:
-            from jux_submit.report.github import GithubReporter
-        except ImportError:  # pragma: no cover - module always shipped
-            pass
-        else:
-            reporters.append(GithubReporter(environ, redactor))
+        from jux_submit.report.github import GithubReporter
+
+        reporters.append(GithubReporter(environ, redactor))
     if environ.get("GITLAB_CI", "").lower() == "true":
-        try:
-            from jux_submit.report.gitlab import GitlabReporter
-        except ImportError:  # pragma: no cover
-            pass
-        else:
-            reporters.append(GitlabReporter(environ, redactor))
+        from jux_submit.report.gitlab import GitlabReporter
+
+        reporters.append(GitlabReporter(environ, redactor))
     return reporters

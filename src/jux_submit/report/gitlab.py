@@ -127,10 +127,7 @@ class GitlabReporter:
         ``finish``). GitLab masks secrets itself (masked CI/CD variables)."""
         self._sections += 1
         self._open_section = section_name(LOG_SECTION_TITLE, self._sections)
-        # expanded: until ``end_logs`` is called before the summary, the summary is inside
-        self._emit(
-            section_start(self._open_section, LOG_SECTION_TITLE, int(self.clock()), collapsed=False)
-        )
+        self._emit(section_start(self._open_section, LOG_SECTION_TITLE, int(self.clock())))
 
     def end_logs(self) -> None:
         """Close the run's section (idempotent), so the summary after it stays visible."""
