@@ -182,16 +182,8 @@ def test_generated_ci_files_are_up_to_date() -> None:
 # --- docs ----------------------------------------------------------------------------------
 
 
-def test_ci_integration_doc_embeds_every_example_verbatim() -> None:
-    doc = (ROOT / "docs" / "ci-integration.md").read_text()
-    for rel in EXAMPLES.values():
-        assert (ROOT / rel).read_text() in doc, f"docs/ci-integration.md: {rel} differs"
-
-
 def _readme() -> str:
     path = ROOT / "README.md"
-    if not path.exists():
-        pytest.skip("README.md not written yet")
     return path.read_text()
 
 
@@ -215,7 +207,6 @@ def test_readme_snippet_is_the_tested_example(ci: str) -> None:
     headings = [
         line for line in readme.splitlines() if line.startswith("#") and ci.lower() in line.lower()
     ]
-    if not headings:
-        pytest.skip(f"README.md has no {ci} section yet")
+    assert headings, f"README.md has no {ci} section"
     example = (ROOT / EXAMPLES[ci]).read_text()
     assert example in readme, f"README.md's {ci} snippet differs from {EXAMPLES[ci]}"
