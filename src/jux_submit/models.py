@@ -190,6 +190,7 @@ class FileResult:
     entries: tuple[tuple[str, int], ...] = ()
     outbox_path: str | None = None
     duration: float = 0.0
+    is_file: bool = True  # False for a combined submission ("combined (N reports)")
     line: int | None = None  # for annotations: where the problem is in the file
     column: int | None = None
 

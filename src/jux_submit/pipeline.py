@@ -297,6 +297,7 @@ def process_combined(
         counts = counts + report.counts
     base = FileResult(
         path=f"combined ({len(merged)} reports)",
+        is_file=False,
         status=Status.DRY_RUN,
         counts=counts,
         mode=payload.mode,

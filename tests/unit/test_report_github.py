@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import re
@@ -267,3 +268,16 @@ def test_log_group_wraps_lines() -> None:
     with reporter.log_group("Submitting 3 reports"):
         stream.write("inside\n")
     assert stream.getvalue() == "::group::Submitting 3 reports\ninside\n::endgroup::\n"
+
+
+def test_combined_result_has_no_file_property() -> None:
+    base = mixed_summary()
+    combined = FileResult(
+        path="combined (3 reports)",
+        status=Status.REJECTED,
+        is_file=False,
+        error=FileError("package-too-large", "too big"),
+        warnings=("a warning",),
+    )
+    lines = github.render_annotations(dataclasses.replace(base, files=(combined,), warnings=()))
+    assert lines and all("file=" not in line for line in lines)

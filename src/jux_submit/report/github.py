@@ -91,7 +91,7 @@ def render_annotations(
     lines: list[str] = []
     for result in summary.files:
         file_path = path_prefix + result.path
-        props: dict[str, str] = {"file": file_path}
+        props: dict[str, str] = {"file": file_path} if result.is_file else {}
         if result.status is Status.INVALID:
             if result.line is not None:
                 props["line"] = str(result.line)
@@ -109,7 +109,11 @@ def render_annotations(
                 message += f"; kept in {result.outbox_path} for 'jux-submit resubmit'"
             lines.append(format_command("warning", _shorten(message), props))
         for warning in result.warnings:
-            lines.append(format_command("warning", _shorten(warning), {"file": file_path}))
+            lines.append(
+                format_command(
+                    "warning", _shorten(warning), {"file": file_path} if result.is_file else {}
+                )
+            )
     if summary.no_reports and no_reports_level:
         patterns = ", ".join(summary.patterns) or "the default patterns"
         message = f"No JUnit XML report matched {patterns}"
