@@ -10,6 +10,7 @@ and checked against the OpenAPI document.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -332,7 +333,7 @@ def _make_handler(server: JuxServer) -> type[BaseHTTPRequestHandler]:
         disable_nagle_algorithm = True
         server_version = "jux-test-server/1.0"
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             return
 
         def _read_body(self) -> bytes:
@@ -401,10 +402,8 @@ def _make_handler(server: JuxServer) -> type[BaseHTTPRequestHandler]:
             if fault is not None and fault.kind == "drop":
                 req.status = None
                 self.close_connection = True
-                try:
+                with contextlib.suppress(OSError):
                     self.connection.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
                 return
             if server.latency:
                 time.sleep(server.latency)
@@ -431,10 +430,8 @@ def _make_handler(server: JuxServer) -> type[BaseHTTPRequestHandler]:
             status, headers, payload = self._dispatch(req)
             if fault is not None and fault.kind == "delay" and fault.store_first:
                 time.sleep(fault.seconds)
-            try:
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                 self._send(req, status, headers, payload)
-            except (BrokenPipeError, ConnectionResetError):
-                pass
 
         def _client_gone(self) -> bool:
             import select

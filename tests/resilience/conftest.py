@@ -99,9 +99,15 @@ def _collect(code: int, stdout: str, stderr: str, workdir: Path, json_path: Path
     return run
 
 
-def submit(url: str, workdir: Path, *args: str, command: Sequence[str] = (),
-           env: dict[str, str] | None = None, subprocess_run: bool = False,
-           timeout: float = 120) -> JuxRun:
+def submit(
+    url: str,
+    workdir: Path,
+    *args: str,
+    command: Sequence[str] = (),
+    env: dict[str, str] | None = None,
+    subprocess_run: bool = False,
+    timeout: float = 120,
+) -> JuxRun:
     """``jux-submit [command] --api-url URL --working-directory W --json J args...``."""
     json_path = workdir.parent / "result.json"
     json_path.unlink(missing_ok=True)
@@ -111,8 +117,14 @@ def submit(url: str, workdir: Path, *args: str, command: Sequence[str] = (),
     argv += list(args)
     environ = env if env is not None else ci_environ(workdir)
     if subprocess_run:
-        done = subprocess.run([sys.executable, "-m", "jux_submit", *argv], env=environ,
-                              capture_output=True, text=True, timeout=timeout, check=False)
+        done = subprocess.run(
+            [sys.executable, "-m", "jux_submit", *argv],
+            env=environ,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
         result = CliResult(done.returncode, done.stdout, done.stderr)
     else:
         captured = io.StringIO()  # CI reporters write to sys.stdout itself
@@ -126,13 +138,13 @@ def resubmit(url: str, workdir: Path, *args: str, **kw: Any) -> JuxRun:
     return submit(url, workdir, *args, command=("resubmit",), **kw)
 
 
-def assert_no_token(run: JuxRun, server: JuxServer | None = None, *,
-                    token: str = TOKEN) -> None:
+def assert_no_token(run: JuxRun, server: JuxServer | None = None, *, token: str = TOKEN) -> None:
     """The token appears nowhere: stdout (except GitHub's own ``::add-mask::`` line), stderr,
     the JSON result, job summary, outputs, every outbox file, and every request the server saw
     outside its ``Authorization`` header."""
-    stdout = "\n".join(line for line in run.stdout.splitlines()
-                       if not line.startswith("::add-mask::"))
+    stdout = "\n".join(
+        line for line in run.stdout.splitlines() if not line.startswith("::add-mask::")
+    )
     places = {
         "stdout": stdout,
         "stderr": run.stderr,

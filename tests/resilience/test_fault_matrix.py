@@ -55,8 +55,9 @@ def assert_kept(run, report: str, kind: str) -> dict:  # type: ignore[no-untyped
     return sidecar
 
 
-def test_5xx_burst_shorter_than_the_retry_budget(server: JuxServer, workdir: Path,
-                                                 report: str) -> None:
+def test_5xx_burst_shorter_than_the_retry_budget(
+    server: JuxServer, workdir: Path, report: str
+) -> None:
     server.faults.extend([Fault.error(503), Fault.error(502)])
     run = submit(server.url, workdir, *FAST)
     assert run.code == 0 and run.status_of(report) == "submitted"
@@ -67,8 +68,9 @@ def test_5xx_burst_shorter_than_the_retry_budget(server: JuxServer, workdir: Pat
     assert_no_token(run, server)
 
 
-def test_5xx_longer_than_the_retry_budget_goes_to_the_outbox(server: JuxServer, workdir: Path,
-                                                             report: str) -> None:
+def test_5xx_longer_than_the_retry_budget_goes_to_the_outbox(
+    server: JuxServer, workdir: Path, report: str
+) -> None:
     server.faults.extend([Fault.error(500)] * 3)
     run = submit(server.url, workdir, *FAST)
     sidecar = assert_kept(run, report, "server")
@@ -80,8 +82,9 @@ def test_5xx_longer_than_the_retry_budget_goes_to_the_outbox(server: JuxServer, 
     assert_no_token(run, server)
 
 
-def test_fail_on_error_turns_a_kept_report_into_exit_1(server: JuxServer, workdir: Path,
-                                                       report: str) -> None:
+def test_fail_on_error_turns_a_kept_report_into_exit_1(
+    server: JuxServer, workdir: Path, report: str
+) -> None:
     server.faults.extend([Fault.error(503)] * 3)
     run = submit(server.url, workdir, *FAST, "--fail-on-error")
     assert run.code == 1 and run.status_of(report) == "failed"
@@ -98,7 +101,8 @@ def test_connection_refused(workdir: Path, report: str) -> None:
 
 
 def test_connection_dropped_before_the_response_then_answered(
-        server: JuxServer, workdir: Path, report: str) -> None:
+    server: JuxServer, workdir: Path, report: str
+) -> None:
     server.faults.append(Fault.drop())
     run = submit(server.url, workdir, *FAST)
     assert run.code == 0 and run.status_of(report) == "submitted"
@@ -116,7 +120,8 @@ def test_connection_dropped_every_time(server: JuxServer, workdir: Path, report:
 
 
 def test_response_delayed_beyond_the_timeout_before_the_server_stored_it(
-        server: JuxServer, workdir: Path, report: str) -> None:
+    server: JuxServer, workdir: Path, report: str
+) -> None:
     server.faults.append(Fault.delay(1.5, abort_if_gone=True))
     run = submit(server.url, workdir, *FAST, "--timeout", "0.5")
     assert run.code == 0 and run.status_of(report) == "submitted"
@@ -128,7 +133,8 @@ def test_response_delayed_beyond_the_timeout_before_the_server_stored_it(
 
 
 def test_response_delayed_beyond_the_timeout_after_the_server_stored_it(
-        server: JuxServer, workdir: Path, report: str) -> None:
+    server: JuxServer, workdir: Path, report: str
+) -> None:
     """The documented duplicate: the body arrived, the server stored it, the answer came too
     late. The retry carries the same Idempotency-Key, and the result says what may happen."""
     server.faults.append(Fault.delay(1.5, store_first=True))
@@ -143,7 +149,8 @@ def test_response_delayed_beyond_the_timeout_after_the_server_stored_it(
 
 
 def test_delayed_after_storing_is_stored_once_by_a_server_honouring_idempotency(
-        server: JuxServer, workdir: Path, report: str) -> None:
+    server: JuxServer, workdir: Path, report: str
+) -> None:
     server.honour_idempotency = True
     server.faults.append(Fault.delay(1.5, store_first=True))
     run = submit(server.url, workdir, *FAST, "--timeout", "0.5")
@@ -163,8 +170,9 @@ def test_429_with_retry_after_in_seconds(server: JuxServer, workdir: Path, repor
     assert_no_token(run, server)
 
 
-def test_429_with_retry_after_as_an_http_date(server: JuxServer, workdir: Path,
-                                              report: str) -> None:
+def test_429_with_retry_after_as_an_http_date(
+    server: JuxServer, workdir: Path, report: str
+) -> None:
     when = email.utils.formatdate(time.time() + 2, usegmt=True)
     server.faults.append(Fault.error(429, {"Retry-After": when}))
     run = submit(server.url, workdir, "--max-retry-wait", "5")
@@ -174,8 +182,9 @@ def test_429_with_retry_after_as_an_http_date(server: JuxServer, workdir: Path,
     assert 0.9 <= second.received_at - first.received_at <= 3.0
 
 
-def test_429_without_retry_after_uses_x_ratelimit_reset(server: JuxServer, workdir: Path,
-                                                         report: str) -> None:
+def test_429_without_retry_after_uses_x_ratelimit_reset(
+    server: JuxServer, workdir: Path, report: str
+) -> None:
     reset = str(int(time.time()) + 2)
     server.faults.append(Fault.error(429, {"X-RateLimit-Reset": reset}))
     run = submit(server.url, workdir, "--max-retry-wait", "5")
@@ -184,24 +193,27 @@ def test_429_without_retry_after_uses_x_ratelimit_reset(server: JuxServer, workd
     assert second.received_at - first.received_at >= 0.9
 
 
-def test_429_without_any_hint_backs_off_then_keeps_it(server: JuxServer, workdir: Path,
-                                                      report: str) -> None:
+def test_429_without_any_hint_backs_off_then_keeps_it(
+    server: JuxServer, workdir: Path, report: str
+) -> None:
     server.faults.extend([Fault.error(429)] * 3)
     run = submit(server.url, workdir, *FAST)
     assert_kept(run, report, "rate-limited")
     assert len(server.posts()) == 3 and server.runs == []
 
 
-def test_413_with_retry_after_is_load_shedding(server: JuxServer, workdir: Path,
-                                               report: str) -> None:
+def test_413_with_retry_after_is_load_shedding(
+    server: JuxServer, workdir: Path, report: str
+) -> None:
     server.faults.append(Fault.error(413, {"Retry-After": "1"}))
     run = submit(server.url, workdir, *FAST)
     assert run.status_of(report) == "submitted" and len(server.runs) == 1
     assert len(server.posts()) == 2
 
 
-def test_413_without_retry_after_is_rejected_not_kept(server: JuxServer, workdir: Path,
-                                                      report: str) -> None:
+def test_413_without_retry_after_is_rejected_not_kept(
+    server: JuxServer, workdir: Path, report: str
+) -> None:
     server.faults.append(Fault.error(413))
     run = submit(server.url, workdir, *FAST)
     entry = run.files[report]
@@ -218,8 +230,9 @@ def test_413_without_retry_after_is_rejected_not_kept(server: JuxServer, workdir
 
 
 @pytest.mark.parametrize("status", [307, 308])
-def test_redirect_to_the_same_host_is_not_followed(server: JuxServer, workdir: Path,
-                                                   report: str, status: int) -> None:
+def test_redirect_to_the_same_host_is_not_followed(
+    server: JuxServer, workdir: Path, report: str, status: int
+) -> None:
     server.faults.append(Fault.redirect(server.url + "/elsewhere" + RAW_PATH, status))
     run = submit(server.url, workdir, *FAST)
     entry = run.files[report]
@@ -229,8 +242,9 @@ def test_redirect_to_the_same_host_is_not_followed(server: JuxServer, workdir: P
     assert_no_token(run, server)
 
 
-def test_redirect_to_another_host_never_carries_the_token(server: JuxServer,
-                                                          workdir: Path, report: str) -> None:
+def test_redirect_to_another_host_never_carries_the_token(
+    server: JuxServer, workdir: Path, report: str
+) -> None:
     with JuxServer(host="127.0.0.2") as other:
         server.faults.append(Fault.redirect(other.url + RAW_PATH))
         run = submit(server.url, workdir, *FAST)
@@ -248,8 +262,9 @@ def test_non_json_error_bodies(server: JuxServer, workdir: Path, report: str) ->
     assert "502 Bad Gateway" in run.files[report]["error"]["message"]
 
 
-def test_non_json_400_is_rejected_with_the_text(server: JuxServer, workdir: Path,
-                                                report: str) -> None:
+def test_non_json_400_is_rejected_with_the_text(
+    server: JuxServer, workdir: Path, report: str
+) -> None:
     server.faults.append(Fault.error(400, {"Content-Type": "text/plain"}, b"bad things"))
     run = submit(server.url, workdir, *FAST)
     entry = run.files[report]
@@ -293,8 +308,9 @@ def test_dns_failure(workdir: Path, report: str) -> None:
     assert_no_token(run)
 
 
-def test_outbox_entry_is_sent_by_resubmit_exactly_once(server: JuxServer, workdir: Path,
-                                                       report: str) -> None:
+def test_outbox_entry_is_sent_by_resubmit_exactly_once(
+    server: JuxServer, workdir: Path, report: str
+) -> None:
     server.faults.extend([Fault.error(503)] * 3)
     first = submit(server.url, workdir, *FAST)
     assert first.status_of(report) == "failed"

@@ -4,7 +4,6 @@ server stored (or that nothing was sent), and that the token and local files sta
 from __future__ import annotations
 
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -70,20 +69,24 @@ def local_secret(tmp_path: Path) -> Path:
 
 def _billion_laughs() -> str:
     entities = '<!ENTITY lol "lol">' + "".join(
-        f'<!ENTITY lol{i} "{("&lol%s;" % (i - 1 if i > 1 else "")) * 10}">' for i in range(1, 10))
-    return (f'<?xml version="1.0"?>\n<!DOCTYPE lolz [{entities}]>\n'
-            '<testsuite name="&lol9;" tests="1"><testcase classname="c" name="t"/></testsuite>\n')
+        f'<!ENTITY lol{i} "{("&lol%s;" % (i - 1 if i > 1 else "")) * 10}">' for i in range(1, 10)
+    )
+    return (
+        f'<?xml version="1.0"?>\n<!DOCTYPE lolz [{entities}]>\n'
+        '<testsuite name="&lol9;" tests="1"><testcase classname="c" name="t"/></testsuite>\n'
+    )
 
 
 @pytest.mark.parametrize("case", ["xxe-system", "xxe-parameter", "billion-laughs"])
-def test_entity_attacks_are_refused_and_nothing_is_read(server: JuxServer, workdir: Path,
-                                                        local_secret: Path, case: str) -> None:
+def test_entity_attacks_are_refused_and_nothing_is_read(
+    server: JuxServer, workdir: Path, local_secret: Path, case: str
+) -> None:
     texts = {
         "xxe-system": f'<?xml version="1.0"?>\n<!DOCTYPE testsuite [<!ENTITY x SYSTEM '
-                      f'"file://{local_secret}">]>\n<testsuite name="&x;" tests="1">'
-                      '<testcase classname="c" name="&x;"/></testsuite>\n',
+        f'"file://{local_secret}">]>\n<testsuite name="&x;" tests="1">'
+        '<testcase classname="c" name="&x;"/></testsuite>\n',
         "xxe-parameter": f'<?xml version="1.0"?>\n<!DOCTYPE testsuite [<!ENTITY % p SYSTEM '
-                         f'"file://{local_secret}"> %p;]>\n{SUITE}',
+        f'"file://{local_secret}"> %p;]>\n{SUITE}',
         "billion-laughs": _billion_laughs(),
     }
     (workdir / f"{case}.xml").write_text(texts[case])
@@ -94,8 +97,11 @@ def test_entity_attacks_are_refused_and_nothing_is_read(server: JuxServer, workd
     entry = run.files[f"{case}.xml"]
     assert entry["status"] == "invalid" and DOCTYPE_REFUSED in entry["error"]["message"]
     assert run.status_of("ok.xml") == "submitted" and stored_sources(server) == ["ok.xml"]
-    everything = run.output + str(run.report) + "".join(
-        r.body.decode("utf-8", "replace") for r in server.requests)
+    everything = (
+        run.output
+        + str(run.report)
+        + "".join(r.body.decode("utf-8", "replace") for r in server.requests)
+    )
     assert LOCAL_SECRET not in everything
     assert_no_token(run, server)
 
@@ -104,11 +110,16 @@ def test_binary_junk_nul_bytes_and_encodings(server: JuxServer, workdir: Path) -
     (workdir / "junk.xml").write_bytes(os.urandom(4096).replace(b"<", b"\x01"))
     (workdir / "nul.xml").write_bytes(
         b'<?xml version="1.0"?>\n<testsuite name="S" tests="1">\x00'
-        b'<testcase classname="c" name="t"/></testsuite>\n')
-    utf16 = ('<?xml version="1.0" encoding="UTF-16"?>\n<testsuite name="Ünïcödé" tests="1">'
-             '<testcase classname="c" name="é"/></testsuite>\n').encode("utf-16")
-    latin1 = ('<?xml version="1.0" encoding="ISO-8859-1"?>\n<testsuite name="Café" tests="1">'
-              '<testcase classname="c" name="naïve"/></testsuite>\n').encode("latin-1")
+        b'<testcase classname="c" name="t"/></testsuite>\n'
+    )
+    utf16 = (
+        '<?xml version="1.0" encoding="UTF-16"?>\n<testsuite name="Ünïcödé" tests="1">'
+        '<testcase classname="c" name="é"/></testsuite>\n'
+    ).encode("utf-16")
+    latin1 = (
+        '<?xml version="1.0" encoding="ISO-8859-1"?>\n<testsuite name="Café" tests="1">'
+        '<testcase classname="c" name="naïve"/></testsuite>\n'
+    ).encode("latin-1")
     bom = b"\xef\xbb\xbf" + ('<?xml version="1.0" encoding="UTF-8"?>\n' + SUITE).encode()
     (workdir / "utf16.xml").write_bytes(utf16)
     (workdir / "latin1.xml").write_bytes(latin1)
@@ -132,8 +143,9 @@ def test_binary_junk_nul_bytes_and_encodings(server: JuxServer, workdir: Path) -
     assert_no_token(run, server)
 
 
-def test_folder_named_xml_symlink_loops_and_escaping_attachments(server: JuxServer,
-                                                                 workdir: Path) -> None:
+def test_folder_named_xml_symlink_loops_and_escaping_attachments(
+    server: JuxServer, workdir: Path
+) -> None:
     (workdir / "x.xml").mkdir()
     (workdir / "x.xml" / "inner.txt").write_text("not a report")
     os.symlink("loop-b.xml", workdir / "loop-a.xml")
@@ -142,7 +154,8 @@ def test_folder_named_xml_symlink_loops_and_escaping_attachments(server: JuxServ
     (workdir / "escape.xml").write_text(
         '<testsuite name="S" tests="1"><testcase classname="c" name="t"><system-out>'
         "[[ATTACHMENT|../../../../etc/passwd]]\n[[ATTACHMENT|/etc/hostname]]"
-        "</system-out></testcase></testsuite>\n")
+        "</system-out></testcase></testsuite>\n"
+    )
     started = time.monotonic()
     run = submit(server.url, workdir, "**/*.xml")
     assert time.monotonic() - started < 20
@@ -157,8 +170,9 @@ def test_folder_named_xml_symlink_loops_and_escaping_attachments(server: JuxServ
 
 
 def test_property_values_with_quotes_markup_newlines_and_10000_characters(
-        server: JuxServer, workdir: Path) -> None:
-    tricky = 'say "hi" & <b>\'bye\'</b>\nsecond line\ttab'
+    server: JuxServer, workdir: Path
+) -> None:
+    tricky = "say \"hi\" & <b>'bye'</b>\nsecond line\ttab"
     long = "x" * 10_000
     write_junit(workdir / "TEST-p.xml", properties=[("existing", "a &amp; b &lt;c&gt; &quot;")])
     env = ci_environ(workdir, JUX_ENVIRONMENT=tricky, WEIRD=long)
@@ -172,8 +186,7 @@ def test_property_values_with_quotes_markup_newlines_and_10000_characters(
 
 
 def test_10000_tiny_files(server: JuxServer, workdir: Path) -> None:
-    body = ('<testsuite name="T{i}" tests="1"><testcase classname="c" name="t{i}"/>'
-            "</testsuite>\n")
+    body = '<testsuite name="T{i}" tests="1"><testcase classname="c" name="t{i}"/></testsuite>\n'
     folder = workdir / "many"
     folder.mkdir()
     for i in range(10_000):
@@ -218,11 +231,23 @@ def test_unreadable_file(server: JuxServer, shared_workdir: Path) -> None:
         Path(env[name]).touch()
         Path(env[name]).chmod(0o666)
     json_path = shared_workdir / "result.json"
-    argv = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-            sys.executable, "-m", "jux_submit", "--api-url", server.url,
-            "--working-directory", str(shared_workdir), "--json", str(json_path), "*.xml"]
-    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120,
-                          check=False)
+    argv = [
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        sys.executable,
+        "-m",
+        "jux_submit",
+        "--api-url",
+        server.url,
+        "--working-directory",
+        str(shared_workdir),
+        "--json",
+        str(json_path),
+        "*.xml",
+    ]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     import json
 
@@ -238,24 +263,41 @@ def test_unreadable_file(server: JuxServer, shared_workdir: Path) -> None:
 def _peak_rss_mb(argv: list[str], env: dict[str, str], timeout: float) -> tuple[int, str, str]:
     """Run ``argv`` under a fresh wrapper process and return (exit code, stdout, peak RSS MB):
     RUSAGE_CHILDREN of the wrapper covers exactly that one child."""
-    wrapper = ("import resource,subprocess,sys\n"
-               "p=subprocess.run(sys.argv[1:],capture_output=True,text=True)\n"
-               "sys.stderr.write(p.stderr)\n"
-               "print(p.returncode,resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
-               "sys.stdout.write(p.stdout)\n")
-    done = subprocess.run([sys.executable, "-c", wrapper, *argv], env=env, capture_output=True,
-                          text=True, timeout=timeout, check=True)
+    wrapper = (
+        "import resource,subprocess,sys\n"
+        "p=subprocess.run(sys.argv[1:],capture_output=True,text=True)\n"
+        "sys.stderr.write(p.stderr)\n"
+        "print(p.returncode,resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+        "sys.stdout.write(p.stdout)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", wrapper, *argv],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=True,
+    )
     first, _, rest = done.stdout.partition("\n")
     code, kilobytes = first.split()
     return int(code), rest + done.stderr, str(int(kilobytes) // 1024)
 
 
-def test_1gb_sparse_file_is_refused_quickly_with_little_memory(server: JuxServer,
-                                                               workdir: Path) -> None:
+def test_1gb_sparse_file_is_refused_quickly_with_little_memory(
+    server: JuxServer, workdir: Path
+) -> None:
     with (workdir / "sparse.xml").open("wb") as handle:
         handle.truncate(1024**3)
-    argv = [sys.executable, "-m", "jux_submit", "--api-url", server.url,
-            "--working-directory", str(workdir), "*.xml"]
+    argv = [
+        sys.executable,
+        "-m",
+        "jux_submit",
+        "--api-url",
+        server.url,
+        "--working-directory",
+        str(workdir),
+        "*.xml",
+    ]
     started = time.monotonic()
     code, output, peak = _peak_rss_mb(argv, ci_environ(workdir), timeout=120)
     assert time.monotonic() - started < 30
@@ -265,12 +307,17 @@ def test_1gb_sparse_file_is_refused_quickly_with_little_memory(server: JuxServer
 
 
 def _write_big_report(path: Path, megabytes: int) -> int:
-    case = (b'  <testcase classname="pkg.Big" name="test_%07d" time="0.001"><system-out>'
-            + b"x" * 300 + b"</system-out></testcase>\n")
+    case = (
+        b'  <testcase classname="pkg.Big" name="test_%07d" time="0.001"><system-out>'
+        + b"x" * 300
+        + b"</system-out></testcase>\n"
+    )
     count = 0
     with path.open("wb") as handle:
-        handle.write(b'<?xml version="1.0" encoding="UTF-8"?>\n<testsuite name="Big">\n'
-                     b'<properties><property name="project" value="big"/></properties>\n')
+        handle.write(
+            b'<?xml version="1.0" encoding="UTF-8"?>\n<testsuite name="Big">\n'
+            b'<properties><property name="project" value="big"/></properties>\n'
+        )
         while handle.tell() < megabytes * 1024 * 1024:
             handle.write(b"".join(case % (count + i) for i in range(1000)))
             count += 1000
@@ -284,11 +331,20 @@ def _write_big_report(path: Path, megabytes: int) -> int:
     "(lxml etree.parse alone: ~790 MB; iterparse with clear(): ~16 MB). Remove this marker "
     "when validation streams.",
 )
-def test_200mb_valid_report_is_sent_with_bounded_memory(server: JuxServer,
-                                                        workdir: Path) -> None:
+def test_200mb_valid_report_is_sent_with_bounded_memory(server: JuxServer, workdir: Path) -> None:
     cases = _write_big_report(workdir / "huge.xml", 200)
-    argv = [sys.executable, "-m", "jux_submit", "--api-url", server.url, "--working-directory",
-            str(workdir), "--timeout", "120", "*.xml"]
+    argv = [
+        sys.executable,
+        "-m",
+        "jux_submit",
+        "--api-url",
+        server.url,
+        "--working-directory",
+        str(workdir),
+        "--timeout",
+        "120",
+        "*.xml",
+    ]
     code, output, peak = _peak_rss_mb(argv, ci_environ(workdir), timeout=600)
     assert code == 0 and "huge.xml  submitted" in output, output
     (stored,) = server.runs
@@ -323,7 +379,9 @@ def test_200mb_valid_report_send_path_streams(server: JuxServer, workdir: Path) 
     )
     code, output, peak = _peak_rss_mb(
         [sys.executable, "-c", probe, str(workdir / "huge.xml"), server.url, TOKEN],
-        ci_environ(workdir), timeout=600)
+        ci_environ(workdir),
+        timeout=600,
+    )
     assert code == 0, output
     (stored,) = server.runs
     assert stored.body == (workdir / "huge.xml").read_bytes()

@@ -33,10 +33,23 @@ ROUNDS = 3
 
 
 def start(url: str, workdir: Path, *args: str) -> subprocess.Popen[str]:
-    argv = [sys.executable, "-m", "jux_submit", "--api-url", url, "--working-directory",
-            str(workdir), "--parallel", "4", "--max-retry-wait", "1", *args]
-    return subprocess.Popen(argv, env=ci_environ(workdir), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    argv = [
+        sys.executable,
+        "-m",
+        "jux_submit",
+        "--api-url",
+        url,
+        "--working-directory",
+        str(workdir),
+        "--parallel",
+        "4",
+        "--max-retry-wait",
+        "1",
+        *args,
+    ]
+    return subprocess.Popen(
+        argv, env=ci_environ(workdir), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def wait_for_posts(server: JuxServer, count: int, limit: float = 30) -> None:
@@ -65,8 +78,7 @@ def big_run(workdir: Path) -> list[str]:
     return write_reports(workdir, FILES)
 
 
-def test_sigterm_mid_run_keeps_the_rest_and_exits_130(workdir: Path,
-                                                      big_run: list[str]) -> None:
+def test_sigterm_mid_run_keeps_the_rest_and_exits_130(workdir: Path, big_run: list[str]) -> None:
     with JuxServer(api_key=TOKEN) as server:
         server.latency = 0.02
         server.honour_idempotency = True
@@ -87,7 +99,8 @@ def test_sigterm_mid_run_keeps_the_rest_and_exits_130(workdir: Path,
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
 def test_random_interruptions_then_rerun_and_resubmit_store_each_report_once(
-        tmp_path: Path, sig: signal.Signals) -> None:
+    tmp_path: Path, sig: signal.Signals
+) -> None:
     rng = random.Random()
     for round_ in range(ROUNDS):
         workdir = tmp_path / f"round{round_}" / "ws"
@@ -107,7 +120,8 @@ def test_random_interruptions_then_rerun_and_resubmit_store_each_report_once(
 
 
 def test_sigkill_without_idempotency_support_reports_every_possible_duplicate(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     rng = random.Random()
     for round_ in range(ROUNDS):
         workdir = tmp_path / f"round{round_}" / "ws"
@@ -136,13 +150,24 @@ def test_interrupted_resubmit_keeps_what_was_not_accepted(workdir: Path) -> None
         assert len(outbox_payloads(workdir)) == 30
         server.api_key = TOKEN
         server.latency = 0.1
-        argv = [sys.executable, "-m", "jux_submit", "resubmit", "--api-url", server.url,
-                "--working-directory", str(workdir), "--parallel", "1"]
-        proc = subprocess.Popen(argv, env=ci_environ(workdir), stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+        argv = [
+            sys.executable,
+            "-m",
+            "jux_submit",
+            "resubmit",
+            "--api-url",
+            server.url,
+            "--working-directory",
+            str(workdir),
+            "--parallel",
+            "1",
+        ]
+        proc = subprocess.Popen(
+            argv, env=ci_environ(workdir), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         wait_for_posts(server, 30 + 5)
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
+        _out, err = proc.communicate(timeout=60)
         assert proc.returncode == 130, err
         left = len(outbox_payloads(workdir))
         assert 0 < left < 30 and len(server.runs) + left == 30

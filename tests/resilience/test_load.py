@@ -64,10 +64,27 @@ def test_eight_processes_against_a_rate_limited_server(tmp_path: Path) -> None:
         started = time.monotonic()
         procs = [
             subprocess.Popen(
-                [sys.executable, "-m", "jux_submit", "--api-url", server.url,
-                 "--working-directory", str(w), "--parallel", str(PARALLEL), "--retries", "10",
-                 "--max-retry-wait", str(WINDOW + 5), "-q"],
-                env=ci_environ(w), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                [
+                    sys.executable,
+                    "-m",
+                    "jux_submit",
+                    "--api-url",
+                    server.url,
+                    "--working-directory",
+                    str(w),
+                    "--parallel",
+                    str(PARALLEL),
+                    "--retries",
+                    "10",
+                    "--max-retry-wait",
+                    str(WINDOW + 5),
+                    "-q",
+                ],
+                env=ci_environ(w),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
             for w in workdirs
         ]
         outputs = [p.communicate(timeout=allowed * 3 + 60) for p in procs]
@@ -76,8 +93,9 @@ def test_eight_processes_against_a_rate_limited_server(tmp_path: Path) -> None:
             assert proc.returncode == 0, out + err
             assert TOKEN not in out.replace(f"::add-mask::{TOKEN}", "") + err
         stored = sources_stored(server)
-        expected = sorted(f"job{p}/TEST-{i:03d}.xml" for p in range(PROCESSES)
-                          for i in range(FILES))
+        expected = sorted(
+            f"job{p}/TEST-{i:03d}.xml" for p in range(PROCESSES) for i in range(FILES)
+        )
         assert stored == expected  # every file exactly once
         assert all(outbox_payloads(w) == [] for w in workdirs)
         assert max(peak.values()) <= PARALLEL, peak
