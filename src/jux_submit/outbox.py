@@ -44,6 +44,7 @@ SLOT_MAGIC = b"JUXSLOT1 "
 REJECTED_DIR = "rejected"
 LOCK_NAME = ".resubmit.lock"
 SIDECAR_SCHEMA = 1
+LEFTOVER_AGE = 600.0  # seconds before a payload without sidecar counts as a killed write
 _CHUNK = 1024 * 1024
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -450,8 +451,9 @@ class Outbox:
         return updated
 
     def remove(self, entry: OutboxEntry) -> None:
-        """Drop an entry after a 201: sidecar first (it is what makes an entry pending)."""
-        for path in (entry.sidecar_path, entry.payload_path):
+        """Drop an entry after a 201: payload first, so that a kill in between leaves a sidecar
+        without payload, which ``pending`` ignores and clears (writers go the other way)."""
+        for path in (entry.payload_path, entry.sidecar_path):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
         self.written.pop(str(entry.meta.get("source_path")), None)
@@ -481,27 +483,34 @@ class Outbox:
         return moved
 
     def pending(self) -> list[OutboxEntry]:
-        """Every pending entry, sorted by source path; removes leftovers of killed writes
+        """Every pending entry, sorted by source path; removes old leftovers of killed writes
         (temp files, payloads whose sidecar was never written or already removed)."""
         try:
             names = sorted(p.name for p in self.folder.iterdir())
         except OSError:
             return []
+        present = set(names)
         entries: list[OutboxEntry] = []
         named: set[str] = set()
         for name in names:
-            if name.endswith(".json"):
+            if name.endswith(".json") and name != JOURNAL_NAME:
                 entry = self.read_entry(self.folder / name)
                 if entry is not None:
                     entries.append(entry)
                     named.add(entry.payload_path.name)
+                elif not any(f"{name[:-5]}{ext}" in present for ext in (".xml", ".jxz")):
+                    with contextlib.suppress(OSError):  # its payload is gone: a cut removal
+                        (self.folder / name).unlink()
+        now = time.time()
         for name in names:
             path = self.folder / name
             is_orphan = name.endswith((".xml", ".jxz")) and name not in named
             is_temp = name.startswith(".") and name.endswith(".tmp")
             if is_orphan or is_temp:
+                # only old ones: a run in this workspace may be between payload and sidecar
                 with contextlib.suppress(OSError):
-                    path.unlink()
+                    if now - path.stat().st_mtime > LEFTOVER_AGE:
+                        path.unlink()
         return sorted(entries, key=lambda e: (e.source.path, e.sidecar_path.name))
 
 

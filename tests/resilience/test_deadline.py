@@ -54,3 +54,33 @@ def test_a_retry_wait_beyond_the_deadline_is_a_per_file_error(workdir: Path) -> 
         assert "deadline" in first["error"]["message"]
         assert run.code == 0 and len(outbox_sidecars(workdir)) >= 1
         assert_no_token(run, server)
+
+
+def test_only_one_resubmit_per_outbox_and_leftovers_are_cleared(workdir: Path) -> None:
+    import fcntl
+    import os
+
+    names = write_reports(workdir, 2)
+    with JuxServer(api_key="another-key") as server:
+        submit(server.url, workdir, "--retries", "0")
+        box = workdir / ".jux-outbox"
+        assert len(outbox_sidecars(workdir)) == 2
+        server.api_key = TOKEN
+        fd = os.open(box / ".resubmit.lock", os.O_RDWR | os.O_CREAT)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # another resubmit holds the outbox
+            busy = resubmit(server.url, workdir)
+            assert busy.code == 2 and "already sending" in busy.stderr
+            assert server.runs == []
+        finally:
+            os.close(fd)
+        # a removal cut short (payload gone, sidecar left) and a write cut short long ago
+        (box / "stale-0123456789abcdef.json").write_text('{"payload_file": "gone.xml"}')
+        orphan = box / "orphan-0123456789abcdef.xml"
+        orphan.write_text("<testsuite/>")
+        os.utime(orphan, (0, 0))
+        done = resubmit(server.url, workdir)
+        assert done.code == 0 and sources_stored(server) == sorted(names)
+        assert sorted(p.name for p in box.iterdir() if not p.name.startswith(".")) == [
+            "journal.jsonl"
+        ]
