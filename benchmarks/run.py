@@ -518,6 +518,7 @@ class Bench:
             "peak RSS",
             "baseline",
             "median",
+            "peak RSS",
             "ratio",
             "target",
             "verdict",
@@ -533,6 +534,9 @@ class Bench:
                     _mb(r.subject.maxrss) if r.subject and r.subject.samples and r.has_rss else "-",
                     r.baseline.name if r.baseline else "-",
                     _ms(r.baseline.wall) if r.baseline and r.baseline.samples else "-",
+                    _mb(r.baseline.maxrss)
+                    if r.baseline and r.baseline.samples and r.has_rss
+                    else "-",
                     f"{r.ratio:.2f}x" if r.ratio is not None else "-",
                     r.target or "-",
                     r.verdict,
