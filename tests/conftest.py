@@ -38,35 +38,77 @@ FIXTURES = SHARED / "fixtures" / "jux-test-fixtures"
 SECRET = "jux-s3cret-T0KEN-0123456789abcdef"
 
 #: CI variables of the machine running the tests must not leak into runs under test.
-_CI_PREFIXES = ("GITHUB_", "GITLAB_", "CI_", "JENKINS", "BUILD_", "JOB_", "JUX_", "INPUT_",
-                "RUNNER_", "BUILDKITE", "CIRCLE", "TRAVIS", "DRONE", "WOODPECKER", "APPVEYOR",
-                "CODEBUILD", "BAMBOO", "SEMAPHORE", "HARNESS", "GITEA", "TEAMCITY", "SYSTEM_",
-                "BITBUCKET", "AGENT_", "TF_BUILD", "GIT_", "WORKSPACE", "HUDSON", "CHANGE_")
+_CI_PREFIXES = (
+    "GITHUB_",
+    "GITLAB_",
+    "CI_",
+    "JENKINS",
+    "BUILD_",
+    "JOB_",
+    "JUX_",
+    "INPUT_",
+    "RUNNER_",
+    "BUILDKITE",
+    "CIRCLE",
+    "TRAVIS",
+    "DRONE",
+    "WOODPECKER",
+    "APPVEYOR",
+    "CODEBUILD",
+    "BAMBOO",
+    "SEMAPHORE",
+    "HARNESS",
+    "GITEA",
+    "TEAMCITY",
+    "SYSTEM_",
+    "BITBUCKET",
+    "AGENT_",
+    "TF_BUILD",
+    "GIT_",
+    "WORKSPACE",
+    "HUDSON",
+    "CHANGE_",
+)
 
 
 def make_environ(**extra: str) -> dict[str, str]:
     """A clean environment: PATH/HOME/locale kept, every CI and JUX variable dropped."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(_CI_PREFIXES) and k not in ("CI",)}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(_CI_PREFIXES) and k not in ("CI",)
+    }
     env.update(extra)
     return env
 
 
-def write_junit(path: Path, *, suite: str = "Suite", cases: int = 2, failures: int = 0,
-                properties: Sequence[tuple[str, str]] = (), extra: str = "",
-                encoding: str = "UTF-8") -> Path:
+def write_junit(
+    path: Path,
+    *,
+    suite: str = "Suite",
+    cases: int = 2,
+    failures: int = 0,
+    properties: Sequence[tuple[str, str]] = (),
+    extra: str = "",
+    encoding: str = "UTF-8",
+) -> Path:
     """Write a small JUnit report and return its path."""
     props = ""
     if properties:
-        props = "  <properties>\n" + "".join(
-            f'    <property name="{n}" value="{v}"/>\n' for n, v in properties) + "  </properties>\n"
+        props = (
+            "  <properties>\n"
+            + "".join(f'    <property name="{n}" value="{v}"/>\n' for n, v in properties)
+            + "  </properties>\n"
+        )
     body = "".join(
         f'  <testcase classname="pkg.{suite}" name="test_{i}" time="0.01">'
-        + ("<failure message=\"boom\">trace</failure>" if i < failures else "")
-        + "</testcase>\n" for i in range(cases))
-    text = (f'<?xml version="1.0" encoding="{encoding}"?>\n'
-            f'<testsuite name="{suite}" tests="{cases}" failures="{failures}">\n'
-            f"{props}{body}{extra}</testsuite>\n")
+        + ('<failure message="boom">trace</failure>' if i < failures else "")
+        + "</testcase>\n"
+        for i in range(cases)
+    )
+    text = (
+        f'<?xml version="1.0" encoding="{encoding}"?>\n'
+        f'<testsuite name="{suite}" tests="{cases}" failures="{failures}">\n'
+        f"{props}{body}{extra}</testsuite>\n"
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(text.encode(encoding))
     return path
@@ -83,8 +125,9 @@ class CliResult:
         return self.stdout + self.stderr
 
 
-def run_cli(argv: Sequence[str], environ: Mapping[str, str] | None = None,
-            cwd: Path | None = None) -> CliResult:
+def run_cli(
+    argv: Sequence[str], environ: Mapping[str, str] | None = None, cwd: Path | None = None
+) -> CliResult:
     """Run the real CLI in-process (``cli.run``) with a clean environment."""
     from jux_submit.cli import run
 
@@ -100,12 +143,23 @@ def run_cli(argv: Sequence[str], environ: Mapping[str, str] | None = None,
     return CliResult(code, out.getvalue(), err.getvalue())
 
 
-def run_subprocess(argv: Sequence[str], environ: Mapping[str, str] | None = None,
-                   cwd: Path | None = None, timeout: float = 120) -> CliResult:
+def run_subprocess(
+    argv: Sequence[str],
+    environ: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float = 120,
+) -> CliResult:
     """Run ``python -m jux_submit`` as a separate process."""
     env = dict(environ) if environ is not None else make_environ()
-    done = subprocess.run([sys.executable, "-m", "jux_submit", *argv], env=env, cwd=cwd,
-                          capture_output=True, text=True, timeout=timeout, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "jux_submit", *argv],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
     return CliResult(done.returncode, done.stdout, done.stderr)
 
 

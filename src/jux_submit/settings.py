@@ -536,6 +536,10 @@ def is_loopback_host(host: str | None) -> bool:
 
 # --- parsing ------------------------------------------------------------------------------
 
+#: variables never recorded with --env-var: their values would be stored on the server
+_SECRET_NAME_RE = re.compile(
+    r"TOKEN|SECRET|PASSW|API_?KEY|PRIVATE_?KEY|SIGNING_KEY|CREDENTIAL", re.IGNORECASE
+)
 _TRUE = {"1", "true", "yes", "on", "y"}
 _FALSE = {"0", "false", "no", "off", "n"}
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b?|b)?\s*$", re.IGNORECASE)
@@ -857,7 +861,16 @@ def load_settings(
         )
     if values["verbose"] and values["quiet"]:
         problems.append("-v/--verbose and -q/--quiet: choose one")
+    secret_values = {
+        v for v in (values["api_key"], values["signing_key"], values["signing_key_password"]) if v
+    }
     for name in values["env_var"]:
+        if _SECRET_NAME_RE.search(name) or environ.get(name) in secret_values:
+            problems.append(
+                f"{OPTIONS_BY_NAME['env-var'].describe()}: refusing to record {name}: it holds "
+                "(or looks like it holds) a secret, and recorded variables are stored on the "
+                "server as env:NAME properties"
+            )
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
             problems.append(
                 f"{OPTIONS_BY_NAME['env-var'].describe()}: invalid variable name {name!r}; "

@@ -29,8 +29,13 @@ def fast(*extra: str) -> list[str]:
 
 
 def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", "-c", "safe.directory=*", *args], cwd=cwd, check=True,
-                          capture_output=True, text=True).stdout.strip()
+    return subprocess.run(
+        ["git", "-c", "safe.directory=*", *args],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
 
 
 @pytest.fixture
@@ -47,11 +52,22 @@ def repo(workdir: Path) -> Path:
 
 
 def test_fixture_corpus_submitted_exactly_once_and_malformed_never_sent(
-        jux_server: JuxServer, repo: Path) -> None:
+    jux_server: JuxServer, repo: Path
+) -> None:
     shutil.copytree(FIXTURES / "raw", repo / "raw")
     shutil.copytree(FIXTURES / "edge-cases" / "malformed", repo / "malformed")
-    result = run_cli(["--api-url", jux_server.url, "--working-directory", str(repo),
-                      "--json", str(repo / "out.json"), "raw/**/*.xml", "malformed/*"])
+    result = run_cli(
+        [
+            "--api-url",
+            jux_server.url,
+            "--working-directory",
+            str(repo),
+            "--json",
+            str(repo / "out.json"),
+            "raw/**/*.xml",
+            "malformed/*",
+        ]
+    )
     assert result.code == 0, result.output
     valid = sorted(p.relative_to(repo).as_posix() for p in (repo / "raw").rglob("*.xml"))
     posts = jux_server.posts(RAW_PATH)
@@ -71,13 +87,15 @@ def test_fixture_corpus_submitted_exactly_once_and_malformed_never_sent(
     report = json.loads((repo / "out.json").read_text())
     statuses = {f["path"]: f["status"] for f in report["files"]}
     assert {p for p, s in statuses.items() if s == "invalid"} == {
-        f"malformed/{p.name}" for p in (FIXTURES / "edge-cases" / "malformed").iterdir()}
+        f"malformed/{p.name}" for p in (FIXTURES / "edge-cases" / "malformed").iterdir()
+    }
     assert report["totals"]["submitted"] == len(valid)
     assert len(report["totals"]["test_run_ids"]) == len(valid)
 
 
-def test_project_falls_back_to_remote_name_then_folder(jux_server: JuxServer, repo: Path,
-                                                       workdir: Path) -> None:
+def test_project_falls_back_to_remote_name_then_folder(
+    jux_server: JuxServer, repo: Path, workdir: Path
+) -> None:
     write_junit(repo / "TEST-a.xml")
     assert run_cli(["--api-url", jux_server.url, "--working-directory", str(repo)]).code == 0
     assert jux_server.runs[-1].properties["project"] == "shop"
@@ -88,14 +106,32 @@ def test_project_falls_back_to_remote_name_then_folder(jux_server: JuxServer, re
     assert jux_server.runs[-1].properties["project"] == "plain-folder"
 
 
-def test_explicit_settings_replace_existing_properties(jux_server: JuxServer,
-                                                       workdir: Path) -> None:
-    write_junit(workdir / "TEST-a.xml", properties=[("project", "old"), ("project", "older"),
-                                                    ("keep", "me")])
-    env = make_environ(JUX_PROJECT="new", JUX_BRANCH="release/1.0", JUX_COMMIT_SHA="b" * 40,
-                       JUX_TAGS="smoke,nightly", JUX_ENVIRONMENT="staging", BUILD_FLAVOUR="x")
-    result = run_cli(["--api-url", jux_server.url, "--working-directory", str(workdir),
-                      "--env-var", "BUILD_FLAVOUR"], env)
+def test_explicit_settings_replace_existing_properties(
+    jux_server: JuxServer, workdir: Path
+) -> None:
+    write_junit(
+        workdir / "TEST-a.xml",
+        properties=[("project", "old"), ("project", "older"), ("keep", "me")],
+    )
+    env = make_environ(
+        JUX_PROJECT="new",
+        JUX_BRANCH="release/1.0",
+        JUX_COMMIT_SHA="b" * 40,
+        JUX_TAGS="smoke,nightly",
+        JUX_ENVIRONMENT="staging",
+        BUILD_FLAVOUR="x",
+    )
+    result = run_cli(
+        [
+            "--api-url",
+            jux_server.url,
+            "--working-directory",
+            str(workdir),
+            "--env-var",
+            "BUILD_FLAVOUR",
+        ],
+        env,
+    )
     assert result.code == 0, result.output
     run = jux_server.runs[0]
     names = [n for n, _ in run.property_list]
@@ -114,7 +150,8 @@ def test_signed_report_sent_byte_for_byte(jux_server: JuxServer, workdir: Path) 
         b'<?xml version="1.0"?>\n<testsuites><Signature xmlns="http://www.w3.org/2000/09/'
         b'xmldsig#"><SignatureValue>abc</SignatureValue></Signature>\n<testsuite name="s">'
         b'<properties><property name="project" value="signed"/></properties>'
-        b'<testcase name="a"/></testsuite></testsuites>\n')
+        b'<testcase name="a"/></testsuite></testsuites>\n'
+    )
     result = run_cli(["--api-url", jux_server.url, "--working-directory", str(workdir)])
     assert result.code == 0
     assert jux_server.posts(RAW_PATH)[0].body == signed.read_bytes()
@@ -124,8 +161,9 @@ def test_signed_report_sent_byte_for_byte(jux_server: JuxServer, workdir: Path) 
 def test_retries_5xx_then_201_stores_one_run(jux_server: JuxServer, workdir: Path) -> None:
     write_junit(workdir / "TEST-a.xml")
     jux_server.faults.extend([Fault.error(503), Fault.error(500)])
-    result = run_cli(["--api-url", jux_server.url, "--working-directory", str(workdir),
-                      "--json", "-", *fast()])
+    result = run_cli(
+        ["--api-url", jux_server.url, "--working-directory", str(workdir), "--json", "-", *fast()]
+    )
     assert result.code == 0, result.output
     assert len(jux_server.posts(RAW_PATH)) == 3
     assert len(jux_server.runs) == 1
@@ -135,8 +173,7 @@ def test_retries_5xx_then_201_stores_one_run(jux_server: JuxServer, workdir: Pat
     assert len(keys) == 1  # the same key on every attempt
 
 
-def test_429_with_retry_after_waits_about_that_long(jux_server: JuxServer,
-                                                    workdir: Path) -> None:
+def test_429_with_retry_after_waits_about_that_long(jux_server: JuxServer, workdir: Path) -> None:
     write_junit(workdir / "TEST-a.xml")
     jux_server.faults.append(Fault.error(429, {"Retry-After": "1"}))
     result = run_cli(["--api-url", jux_server.url, "--working-directory", str(workdir)])
@@ -146,17 +183,30 @@ def test_429_with_retry_after_waits_about_that_long(jux_server: JuxServer,
     assert len(jux_server.runs) == 1
 
 
-@pytest.mark.parametrize(("status", "kind", "text"), [
-    (400, "rejected", "HTTP 400: the server rejected the report: Scripted"),
-    (401, "auth", "HTTP 401: the API key is missing or not accepted"),
-    (403, "auth", "HTTP 403: the API key is invalid"),
-])
-def test_no_retry_on_client_errors(jux_server: JuxServer, workdir: Path, status: int,
-                                   kind: str, text: str) -> None:
+@pytest.mark.parametrize(
+    ("status", "kind", "text"),
+    [
+        (400, "rejected", "HTTP 400: the server rejected the report: Scripted"),
+        (401, "auth", "HTTP 401: the API key is missing or not accepted"),
+        (403, "auth", "HTTP 403: the API key is invalid"),
+    ],
+)
+def test_no_retry_on_client_errors(
+    jux_server: JuxServer, workdir: Path, status: int, kind: str, text: str
+) -> None:
     write_junit(workdir / "TEST-a.xml")
     jux_server.faults.append(Fault.error(status))
-    result = run_cli(["--api-url", jux_server.url, "--working-directory", str(workdir),
-                      "--json", "-", "--fail-on-error"])
+    result = run_cli(
+        [
+            "--api-url",
+            jux_server.url,
+            "--working-directory",
+            str(workdir),
+            "--json",
+            "-",
+            "--fail-on-error",
+        ]
+    )
     assert result.code == 1
     assert len(jux_server.posts(RAW_PATH)) == 1
     entry = json.loads(result.stdout)["files"][0]
@@ -168,10 +218,14 @@ def test_auth_errors_against_a_key_protected_server(workdir: Path) -> None:
     write_junit(workdir / "TEST-a.xml")
     with JuxServer(api_key=SECRET) as srv:
         missing = run_cli(["--api-url", srv.url, "--working-directory", str(workdir)])
-        wrong = run_cli(["--api-url", srv.url, "--working-directory", str(workdir)],
-                        make_environ(JUX_API_KEY="wrong-key-123"))
-        right = run_cli(["--api-url", srv.url, "--working-directory", str(workdir)],
-                        make_environ(JUX_API_KEY=SECRET))
+        wrong = run_cli(
+            ["--api-url", srv.url, "--working-directory", str(workdir)],
+            make_environ(JUX_API_KEY="wrong-key-123"),
+        )
+        right = run_cli(
+            ["--api-url", srv.url, "--working-directory", str(workdir)],
+            make_environ(JUX_API_KEY=SECRET),
+        )
         assert srv.posts(RAW_PATH)[-1].headers["authorization"] == f"Bearer {SECRET}"
     assert "HTTP 401" in missing.stdout and "JUX_API_KEY" in missing.stdout
     assert "HTTP 403" in wrong.stdout and "wrong-key-123" not in wrong.output
@@ -179,15 +233,27 @@ def test_auth_errors_against_a_key_protected_server(workdir: Path) -> None:
     assert SECRET not in right.output
 
 
-def test_server_error_details_and_suggestions_are_shown(jux_server: JuxServer,
-                                                         workdir: Path) -> None:
+def test_server_error_details_and_suggestions_are_shown(
+    jux_server: JuxServer, workdir: Path
+) -> None:
     (workdir / "TEST-a.xml").write_text('<testsuite name="s"><testcase name="a"/></testsuite>')
     # the real server refuses a report without project; force that by an explicit empty one
-    jux_server.faults.append(Fault.error(400, body=json.dumps({
-        "error": "Missing required metadata",
-        "details": {"message": "Project name is required", "missing_property": "project"},
-        "suggestions": ["Add a project property"]}).encode(),
-        headers={"Content-Type": "application/json"}))
+    jux_server.faults.append(
+        Fault.error(
+            400,
+            body=json.dumps(
+                {
+                    "error": "Missing required metadata",
+                    "details": {
+                        "message": "Project name is required",
+                        "missing_property": "project",
+                    },
+                    "suggestions": ["Add a project property"],
+                }
+            ).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+    )
     result = run_cli(["--api-url", jux_server.url, "--working-directory", str(workdir)])
     assert "Missing required metadata" in result.stdout
     assert "missing_property: project" in result.stdout
@@ -196,8 +262,11 @@ def test_server_error_details_and_suggestions_are_shown(jux_server: JuxServer,
 
 def test_non_json_error_body(jux_server: JuxServer, workdir: Path) -> None:
     write_junit(workdir / "TEST-a.xml")
-    jux_server.faults.append(Fault.error(400, body=b"<html>Bad Gateway Thing</html>",
-                                         headers={"Content-Type": "text/html"}))
+    jux_server.faults.append(
+        Fault.error(
+            400, body=b"<html>Bad Gateway Thing</html>", headers={"Content-Type": "text/html"}
+        )
+    )
     result = run_cli(["--api-url", jux_server.url, "--working-directory", str(workdir)])
     assert "non-JSON answer: '<html>Bad Gateway Thing</html>'" in result.stdout
 
@@ -205,8 +274,19 @@ def test_non_json_error_body(jux_server: JuxServer, workdir: Path) -> None:
 def test_5xx_after_all_retries(jux_server: JuxServer, workdir: Path) -> None:
     write_junit(workdir / "TEST-a.xml")
     jux_server.faults.extend([Fault.error(502)] * 3)
-    result = run_cli(["--api-url", jux_server.url, "--working-directory", str(workdir),
-                      "--retries", "2", "--json", "-", *fast()])
+    result = run_cli(
+        [
+            "--api-url",
+            jux_server.url,
+            "--working-directory",
+            str(workdir),
+            "--retries",
+            "2",
+            "--json",
+            "-",
+            *fast(),
+        ]
+    )
     entry = json.loads(result.stdout)["files"][0]
     assert entry["status"] == "failed" and entry["error"]["kind"] == "server"
     assert entry["attempts"] == 3
@@ -214,12 +294,15 @@ def test_5xx_after_all_retries(jux_server: JuxServer, workdir: Path) -> None:
     assert result.code == 0  # no --fail-on-error
 
 
-def test_redirect_is_not_followed_and_names_the_target(jux_server: JuxServer,
-                                                       workdir: Path) -> None:
+def test_redirect_is_not_followed_and_names_the_target(
+    jux_server: JuxServer, workdir: Path
+) -> None:
     write_junit(workdir / "TEST-a.xml")
     jux_server.faults.append(Fault.redirect("https://elsewhere.example/api/v1/junit/submit"))
-    result = run_cli(["--api-url", jux_server.url, "--working-directory", str(workdir)],
-                     make_environ(JUX_API_KEY=SECRET))
+    result = run_cli(
+        ["--api-url", jux_server.url, "--working-directory", str(workdir)],
+        make_environ(JUX_API_KEY=SECRET),
+    )
     assert "redirecting to https://elsewhere.example/api/v1/junit/submit" in result.stdout
     assert len(jux_server.requests) == 2  # version check + the one POST
     assert SECRET not in result.output
@@ -234,8 +317,19 @@ def free_port() -> int:
 def test_connection_refused(workdir: Path) -> None:
     write_junit(workdir / "TEST-a.xml")
     port = free_port()
-    result = run_cli(["--api-url", f"http://127.0.0.1:{port}", "--working-directory",
-                      str(workdir), "--retries", "1", "--json", "-", *fast()])
+    result = run_cli(
+        [
+            "--api-url",
+            f"http://127.0.0.1:{port}",
+            "--working-directory",
+            str(workdir),
+            "--retries",
+            "1",
+            "--json",
+            "-",
+            *fast(),
+        ]
+    )
     entry = json.loads(result.stdout)["files"][0]
     assert entry["error"]["kind"] == "connection"
     assert "connection refused" in entry["error"]["message"]
@@ -244,8 +338,18 @@ def test_connection_refused(workdir: Path) -> None:
 
 def test_dns_failure(workdir: Path) -> None:
     write_junit(workdir / "TEST-a.xml")
-    result = run_cli(["--api-url", "https://jux.does-not-exist.invalid", "--working-directory",
-                      str(workdir), "--retries", "0", "--json", "-"])
+    result = run_cli(
+        [
+            "--api-url",
+            "https://jux.does-not-exist.invalid",
+            "--working-directory",
+            str(workdir),
+            "--retries",
+            "0",
+            "--json",
+            "-",
+        ]
+    )
     entry = json.loads(result.stdout)["files"][0]
     assert entry["error"]["kind"] == "connection"
     assert "resolve" in entry["error"]["message"]
@@ -254,8 +358,20 @@ def test_dns_failure(workdir: Path) -> None:
 def test_timeout_names_the_current_value(jux_server: JuxServer, workdir: Path) -> None:
     write_junit(workdir / "TEST-a.xml")
     jux_server.faults.append(Fault.delay(1.5))
-    result = run_cli(["--api-url", jux_server.url, "--working-directory", str(workdir),
-                      "--timeout", "0.5", "--retries", "0", "--json", "-"])
+    result = run_cli(
+        [
+            "--api-url",
+            jux_server.url,
+            "--working-directory",
+            str(workdir),
+            "--timeout",
+            "0.5",
+            "--retries",
+            "0",
+            "--json",
+            "-",
+        ]
+    )
     entry = json.loads(result.stdout)["files"][0]
     assert entry["error"]["kind"] == "timeout"
     assert "within 0.5 s" in entry["error"]["message"]
@@ -264,8 +380,7 @@ def test_timeout_names_the_current_value(jux_server: JuxServer, workdir: Path) -
 def test_version_check(workdir: Path) -> None:
     write_junit(workdir / "TEST-a.xml")
     with JuxServer(version="2.0.0") as srv:
-        result = run_cli(["--api-url", srv.url + "/api/v1/", "--working-directory",
-                          str(workdir)])
+        result = run_cli(["--api-url", srv.url + "/api/v1/", "--working-directory", str(workdir)])
         assert result.code == 0 and len(srv.runs) == 1
         assert "API version 2.0.0" in result.stderr
         assert [r.path for r in srv.requests].count("/api/version") == 1
@@ -275,11 +390,21 @@ def test_version_check(workdir: Path) -> None:
         assert "version" not in result.stderr.lower()
 
 
-def test_dry_run_touches_no_network_and_shows_metadata(jux_server: JuxServer,
-                                                       workdir: Path) -> None:
+def test_dry_run_touches_no_network_and_shows_metadata(
+    jux_server: JuxServer, workdir: Path
+) -> None:
     write_junit(workdir / "TEST-a.xml")
-    result = run_cli(["--api-url", jux_server.url, "--working-directory", str(workdir),
-                      "--dry-run", "--project", "demo"])
+    result = run_cli(
+        [
+            "--api-url",
+            jux_server.url,
+            "--working-directory",
+            str(workdir),
+            "--dry-run",
+            "--project",
+            "demo",
+        ]
+    )
     assert result.code == 0
     assert jux_server.requests == []
     assert "would send" in result.stdout and "/api/v1/junit/submit" in result.stdout
@@ -293,18 +418,34 @@ def test_dry_run_touches_no_network_and_shows_metadata(jux_server: JuxServer,
 
 @pytest.mark.parametrize(("mode", "code"), [("warn", 0), ("ignore", 0), ("error", 3)])
 def test_if_no_files_found(workdir: Path, mode: str, code: int) -> None:
-    result = run_cli(["--dry-run", "--working-directory", str(workdir), "--if-no-files-found",
-                      mode])
+    result = run_cli(
+        ["--dry-run", "--working-directory", str(workdir), "--if-no-files-found", mode]
+    )
     assert result.code == code
     assert ("no JUnit reports matched" in result.stderr) is (mode != "ignore")
 
 
 def test_exit_code_precedence(workdir: Path) -> None:
     # a configuration error wins over everything (2), no reports with error next (3)
-    assert run_cli(["--working-directory", str(workdir), "--if-no-files-found", "error",
-                    "--fail-on-error"]).code == 2
-    assert run_cli(["--dry-run", "--working-directory", str(workdir), "--if-no-files-found",
-                    "error", "--fail-on-error"]).code == 3
+    assert (
+        run_cli(
+            ["--working-directory", str(workdir), "--if-no-files-found", "error", "--fail-on-error"]
+        ).code
+        == 2
+    )
+    assert (
+        run_cli(
+            [
+                "--dry-run",
+                "--working-directory",
+                str(workdir),
+                "--if-no-files-found",
+                "error",
+                "--fail-on-error",
+            ]
+        ).code
+        == 3
+    )
     (workdir / "TEST-bad.xml").write_text("<testsuite>")
     assert run_cli(["--dry-run", "--working-directory", str(workdir)]).code == 0
     assert run_cli(["--dry-run", "--working-directory", str(workdir), "--strict"]).code == 1
@@ -331,8 +472,9 @@ def test_parallel_never_exceeded(workdir: Path) -> None:
                     active -= 1
 
         srv.handlers[RAW_PATH] = slow_handler
-        result = run_cli(["--api-url", srv.url, "--working-directory", str(workdir),
-                          "--parallel", "3"])
+        result = run_cli(
+            ["--api-url", srv.url, "--working-directory", str(workdir), "--parallel", "3"]
+        )
         assert result.code == 0 and len(srv.runs) == 12
     assert peak == 3
 
@@ -342,8 +484,18 @@ def test_token_never_in_outputs(jux_server: JuxServer, workdir: Path) -> None:
     (workdir / "TEST-bad.xml").write_text("<nope")
     jux_server.faults.append(Fault.error(403))
     env = make_environ(JUX_API_KEY=SECRET)
-    result = run_cli(["--api-url", jux_server.url, "--working-directory", str(workdir),
-                      "--json", str(workdir / "r.json"), "-v"], env)
+    result = run_cli(
+        [
+            "--api-url",
+            jux_server.url,
+            "--working-directory",
+            str(workdir),
+            "--json",
+            str(workdir / "r.json"),
+            "-v",
+        ],
+        env,
+    )
     assert SECRET not in result.output
     assert SECRET not in (workdir / "r.json").read_text()
     for request in jux_server.requests:
@@ -351,29 +503,27 @@ def test_token_never_in_outputs(jux_server: JuxServer, workdir: Path) -> None:
         assert all(SECRET not in v for k, v in request.headers.items() if k != "authorization")
 
 
-def test_xxe_content_never_sent(jux_server: JuxServer, workdir: Path,
-                                tmp_path: Path) -> None:
+def test_xxe_content_never_sent(jux_server: JuxServer, workdir: Path, tmp_path: Path) -> None:
     secret = tmp_path / "passwd"
     secret.write_text("root:x:0:0:TOP-SECRET-LINE")
     (workdir / "TEST-xxe.xml").write_text(
         f'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY e SYSTEM "file://{secret}">]>'
-        '<testsuite name="&e;"><testcase name="&e;"/></testsuite>')
+        '<testsuite name="&e;"><testcase name="&e;"/></testsuite>'
+    )
     result = run_cli(["--api-url", jux_server.url, "--working-directory", str(workdir)])
     assert "DOCTYPE" in result.stdout
     assert jux_server.posts() == []
     assert "TOP-SECRET" not in result.output
 
 
-def test_subprocess_end_to_end_with_help_and_version(jux_server: JuxServer,
-                                                     workdir: Path) -> None:
+def test_subprocess_end_to_end_with_help_and_version(jux_server: JuxServer, workdir: Path) -> None:
     write_junit(workdir / "build" / "test-results" / "TEST-x.xml", cases=3, failures=1)
     result = run_subprocess(["--api-url", jux_server.url], cwd=workdir)
     assert result.code == 0, result.output
     assert "1 submitted" in result.stdout and "3 tests, 1 failed" in result.stdout
-    props, counts = parse_junit(jux_server.runs[0].body)
+    _props, counts = parse_junit(jux_server.runs[0].body)
     assert counts["test_count"] == 3
     version = run_subprocess(["--version"])
     assert version.code == 0 and version.stdout.startswith("jux-submit ")
     helptext = run_subprocess(["--help"])
-    assert helptext.code == 0 and "--api-url" in helptext.stdout and "exit codes" in \
-        helptext.stdout
+    assert helptext.code == 0 and "--api-url" in helptext.stdout and "exit codes" in helptext.stdout

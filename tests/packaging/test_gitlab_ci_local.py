@@ -23,8 +23,7 @@ pytestmark = pytest.mark.packaging
 
 REMOTE = "https://gitlab.example.com/acme/shop.git"
 PUBLISHED_INCLUDE = (
-    "  - remote: https://raw.githubusercontent.com/jux/submit-action/v1/"
-    ".gitlab-ci-template.yml\n"
+    "  - remote: https://raw.githubusercontent.com/jux/submit-action/v1/.gitlab-ci-template.yml\n"
 )
 
 

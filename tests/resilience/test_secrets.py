@@ -79,11 +79,6 @@ def test_plain_http_to_a_remote_host_is_refused_with_a_token(workdir: Path, repo
     assert run.code == 0 and run.files[report]["error"]["kind"] == "connection"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="--env-var JUX_API_KEY records the token as the env:JUX_API_KEY property and sends "
-    "it in the report (enrich.build_metadata / settings: refuse or redact secret variables)",
-)
 def test_recording_the_secret_variable_never_sends_it(
     server: JuxServer, workdir: Path, report: str
 ) -> None:

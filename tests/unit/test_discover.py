@@ -22,28 +22,40 @@ def rels(root: Path, patterns: list[str] | tuple[str, ...], **kw: object) -> lis
     return [f.relpath for f in discover_reports(patterns, root, **kw).files]  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(("pattern", "path", "matches"), [
-    ("**/TEST-*.xml", "TEST-a.xml", True),
-    ("**/TEST-*.xml", "a/b/TEST-a.xml", True),
-    ("**/TEST-*.xml", "a/b/test-a.xml", False),
-    ("**/*junit*.xml", "x/pytest-junit.xml", True),
-    ("**/test-results/**/*.xml", "mod/build/test-results/test/TEST-x.xml", True),
-    ("**/test-results/**/*.xml", "test-results/x.xml", True),
-    ("reports/*.xml", "reports/a.xml", True),
-    ("reports/*.xml", "reports/sub/a.xml", False),
-    ("reports/**", "reports/sub/a.xml", True),
-    ("r?ports/[ab].xml", "reports/a.xml", True),
-    ("r?ports/[!ab].xml", "reports/a.xml", False),
-])
+@pytest.mark.parametrize(
+    ("pattern", "path", "matches"),
+    [
+        ("**/TEST-*.xml", "TEST-a.xml", True),
+        ("**/TEST-*.xml", "a/b/TEST-a.xml", True),
+        ("**/TEST-*.xml", "a/b/test-a.xml", False),
+        ("**/*junit*.xml", "x/pytest-junit.xml", True),
+        ("**/test-results/**/*.xml", "mod/build/test-results/test/TEST-x.xml", True),
+        ("**/test-results/**/*.xml", "test-results/x.xml", True),
+        ("reports/*.xml", "reports/a.xml", True),
+        ("reports/*.xml", "reports/sub/a.xml", False),
+        ("reports/**", "reports/sub/a.xml", True),
+        ("r?ports/[ab].xml", "reports/a.xml", True),
+        ("r?ports/[!ab].xml", "reports/a.xml", False),
+    ],
+)
 def test_pattern_semantics(pattern: str, path: str, matches: bool) -> None:
     assert bool(pattern_regex(pattern).match(path)) is matches
 
 
 def test_default_patterns_sorted_and_deduplicated(tmp_path: Path) -> None:
-    touch(tmp_path, "b/TEST-b.xml", "a/TEST-a.xml", "x/test-results/junit-1.xml",
-          "other/notes.xml", "a/TEST-readme.txt")
-    assert rels(tmp_path, DEFAULT_PATTERNS) == ["a/TEST-a.xml", "b/TEST-b.xml",
-                                                "x/test-results/junit-1.xml"]
+    touch(
+        tmp_path,
+        "b/TEST-b.xml",
+        "a/TEST-a.xml",
+        "x/test-results/junit-1.xml",
+        "other/notes.xml",
+        "a/TEST-readme.txt",
+    )
+    assert rels(tmp_path, DEFAULT_PATTERNS) == [
+        "a/TEST-a.xml",
+        "b/TEST-b.xml",
+        "x/test-results/junit-1.xml",
+    ]
 
 
 def test_exclusions_and_dot_slash(tmp_path: Path) -> None:
@@ -52,8 +64,15 @@ def test_exclusions_and_dot_slash(tmp_path: Path) -> None:
 
 
 def test_never_descends_into_vendored_or_vcs_folders(tmp_path: Path) -> None:
-    touch(tmp_path, ".git/TEST-x.xml", "node_modules/p/TEST-x.xml", ".venv/TEST-x.xml",
-          ".jux-outbox/TEST-x.xml", "custom-box/TEST-x.xml", "ok/TEST-x.xml")
+    touch(
+        tmp_path,
+        ".git/TEST-x.xml",
+        "node_modules/p/TEST-x.xml",
+        ".venv/TEST-x.xml",
+        ".jux-outbox/TEST-x.xml",
+        "custom-box/TEST-x.xml",
+        "ok/TEST-x.xml",
+    )
     assert rels(tmp_path, ["**/TEST-*.xml"], extra_skip=("custom-box",)) == ["ok/TEST-x.xml"]
 
 

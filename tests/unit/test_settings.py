@@ -41,8 +41,13 @@ def test_defaults(tmp_path: Path) -> None:
 
 # (option name, flag argv, env var, raw text, expected value)
 ROWS = [
-    ("api-url", ["--api-url", "https://a.example"], "JUX_API_URL", "https://a.example",
-     "https://a.example"),
+    (
+        "api-url",
+        ["--api-url", "https://a.example"],
+        "JUX_API_URL",
+        "https://a.example",
+        "https://a.example",
+    ),
     ("project", ["--project", "p1"], "JUX_PROJECT", "p1", "p1"),
     ("branch", ["--branch", "feat/x"], "JUX_BRANCH", "feat/x", "feat/x"),
     ("commit", ["--commit", "a" * 40], "JUX_COMMIT_SHA", "a" * 40, "a" * 40),
@@ -53,23 +58,33 @@ ROWS = [
     ("parallel", ["--parallel", "8"], "JUX_PARALLEL", "8", 8),
     ("dry-run", ["--dry-run"], "JUX_DRY_RUN", "true", True),
     ("fail-on-error", ["--fail-on-error"], "JUX_FAIL_ON_ERROR", "yes", True),
-    ("if-no-files-found", ["--if-no-files-found", "error"], "JUX_IF_NO_FILES_FOUND", "error",
-     IfNoFilesFound.ERROR),
+    (
+        "if-no-files-found",
+        ["--if-no-files-found", "error"],
+        "JUX_IF_NO_FILES_FOUND",
+        "error",
+        IfNoFilesFound.ERROR,
+    ),
     ("json", ["--json", "out.json"], "JUX_JSON", "out.json", "out.json"),
     ("env-var", ["--env-var", "A", "--env-var", "B"], "JUX_ENV_VARS", "A,B", ("A", "B")),
     ("allow-insecure-http", ["--allow-insecure-http"], "JUX_ALLOW_INSECURE_HTTP", "1", True),
     ("mode", ["--mode", "package"], "JUX_MODE", "PACKAGE", Mode.PACKAGE),
-    ("max-package-size", ["--max-package-size", "25MiB"], "JUX_MAX_PACKAGE_SIZE", "25MiB",
-     25 * 1024 * 1024),
+    (
+        "max-package-size",
+        ["--max-package-size", "25MiB"],
+        "JUX_MAX_PACKAGE_SIZE",
+        "25MiB",
+        25 * 1024 * 1024,
+    ),
     ("deadline", ["--deadline", "60"], "JUX_DEADLINE", "60", 60.0),
     ("combine", ["--combine"], "JUX_COMBINE", "on", True),
 ]
 
 
-@pytest.mark.parametrize(("name", "argv", "env", "raw", "expected"), ROWS,
-                         ids=[r[0] for r in ROWS])
-def test_each_option_from_flag_input_and_env(tmp_path: Path, name: str, argv: list[str],
-                                             env: str, raw: str, expected: object) -> None:
+@pytest.mark.parametrize(("name", "argv", "env", "raw", "expected"), ROWS, ids=[r[0] for r in ROWS])
+def test_each_option_from_flag_input_and_env(  # noqa: PLR0917 - parametrized
+    tmp_path: Path, name: str, argv: list[str], env: str, raw: str, expected: object
+) -> None:
     field = OPTIONS_BY_NAME[name].field_name
     base = ["--dry-run"] if name != "dry-run" else []
     assert getattr(load(base + argv, cwd=tmp_path), field) == expected
@@ -80,7 +95,9 @@ def test_each_option_from_flag_input_and_env(tmp_path: Path, name: str, argv: li
 
 def test_reports_positional_env_and_input(tmp_path: Path) -> None:
     assert load(["--dry-run", "a/*.xml", "!a/x.xml"], cwd=tmp_path).reports == (
-        "a/*.xml", "!a/x.xml")
+        "a/*.xml",
+        "!a/x.xml",
+    )
     env = {"JUX_REPORTS": "a/*.xml\nb/**/*.xml, c.xml"}
     assert load(["--dry-run"], env, cwd=tmp_path).reports == ("a/*.xml", "b/**/*.xml", "c.xml")
     assert load(["--dry-run"], {"INPUT_REPORTS": "x.xml"}, cwd=tmp_path).reports == ("x.xml",)
@@ -97,11 +114,14 @@ def test_api_key_is_env_only_with_alias(tmp_path: Path) -> None:
     assert "k3" not in repr(load(["--dry-run"], {"INPUT_API-KEY": "k3"}, cwd=tmp_path))
 
 
-@pytest.mark.parametrize(("alias", "name", "raw", "expected"), [
-    ("JUX_API_TIMEOUT", "timeout", "7", 7.0),
-    ("JUX_API_MAX_RETRIES", "retries", "0", 0),
-    ("JUX_STRICT", "fail_on_error", "true", True),
-])
+@pytest.mark.parametrize(
+    ("alias", "name", "raw", "expected"),
+    [
+        ("JUX_API_TIMEOUT", "timeout", "7", 7.0),
+        ("JUX_API_MAX_RETRIES", "retries", "0", 0),
+        ("JUX_STRICT", "fail_on_error", "true", True),
+    ],
+)
 def test_aliases(tmp_path: Path, alias: str, name: str, raw: str, expected: object) -> None:
     assert getattr(load(["--dry-run"], {alias: raw}, cwd=tmp_path), name) == expected
 
@@ -113,11 +133,11 @@ def test_strict_flag_is_fail_on_error(tmp_path: Path) -> None:
 def test_precedence_flag_input_env_config_default(tmp_path: Path) -> None:
     (tmp_path / ".jux.yml").write_text("environment: from-config\ntimeout: 11\n")
     env = {"JUX_ENVIRONMENT": "from-env", "INPUT_ENVIRONMENT": "from-input"}
-    assert load(["--dry-run", "--environment", "from-flag"], env, tmp_path).environment == \
-        "from-flag"
+    assert (
+        load(["--dry-run", "--environment", "from-flag"], env, tmp_path).environment == "from-flag"
+    )
     assert load(["--dry-run"], env, tmp_path).environment == "from-input"
-    assert load(["--dry-run"], {"JUX_ENVIRONMENT": "from-env"}, tmp_path).environment == \
-        "from-env"
+    assert load(["--dry-run"], {"JUX_ENVIRONMENT": "from-env"}, tmp_path).environment == "from-env"
     s = load(["--dry-run"], {}, tmp_path)
     assert s.environment == "from-config" and s.timeout == 11.0
     assert s.sources["environment"] == "config file"
@@ -126,8 +146,12 @@ def test_precedence_flag_input_env_config_default(tmp_path: Path) -> None:
 
 
 def test_empty_strings_count_as_unset(tmp_path: Path) -> None:
-    env = {"INPUT_ENVIRONMENT": "", "JUX_ENVIRONMENT": "  ", "INPUT_TIMEOUT": "",
-           "JUX_SUBMIT_TIMEOUT": "9"}
+    env = {
+        "INPUT_ENVIRONMENT": "",
+        "JUX_ENVIRONMENT": "  ",
+        "INPUT_TIMEOUT": "",
+        "JUX_SUBMIT_TIMEOUT": "9",
+    }
     s = load(["--dry-run"], env, tmp_path)
     assert s.environment == "test"
     assert s.timeout == 9.0
@@ -146,33 +170,50 @@ def test_explicit_config_path_and_yaml_lists(tmp_path: Path) -> None:
 def test_working_directory_defaults_to_ci_workspace(tmp_path: Path) -> None:
     ws = tmp_path / "checkout"
     ws.mkdir()
-    s = load_settings(["--dry-run"], {"GITHUB_ACTIONS": "true", "GITHUB_WORKSPACE": str(ws)},
-                      cwd=tmp_path, workspace_of=lambda env: env.get("GITHUB_WORKSPACE"))
+    s = load_settings(
+        ["--dry-run"],
+        {"GITHUB_ACTIONS": "true", "GITHUB_WORKSPACE": str(ws)},
+        cwd=tmp_path,
+        workspace_of=lambda env: env.get("GITHUB_WORKSPACE"),
+    )
     assert s.working_directory == ws.resolve()
     other = tmp_path / "other"
     other.mkdir()
-    s = load_settings(["--dry-run", "--working-directory", "other"],
-                      {"GITHUB_WORKSPACE": str(ws)}, cwd=tmp_path,
-                      workspace_of=lambda env: env.get("GITHUB_WORKSPACE"))
+    s = load_settings(
+        ["--dry-run", "--working-directory", "other"],
+        {"GITHUB_WORKSPACE": str(ws)},
+        cwd=tmp_path,
+        workspace_of=lambda env: env.get("GITHUB_WORKSPACE"),
+    )
     assert s.working_directory == other.resolve()
 
 
-@pytest.mark.parametrize(("argv", "env", "fragments"), [
-    (["--dry-run", "--mode", "zip"], {}, ["--mode / JUX_MODE / input 'mode'", "'zip'",
-                                          "raw, package, auto"]),
-    (["--dry-run"], {"JUX_SUBMIT_TIMEOUT": "-1"}, ["--timeout / JUX_SUBMIT_TIMEOUT",
-                                                   "'-1'", ">= 0.001"]),
-    (["--dry-run"], {"INPUT_PARALLEL": "0"}, ["input 'parallel'", "'0'", ">= 1"]),
-    ([], {"JUX_DRY_RUN": "maybe"}, ["JUX_DRY_RUN", "'maybe'", "true or false"]),
-    (["--dry-run", "--if-no-files-found", "panic"], {}, ["warn, error, ignore"]),
-    (["--dry-run", "--max-package-size", "lots"], {}, ["25MiB"]),
-    ([], {}, ["--api-url / JUX_API_URL / input 'api-url'", "--dry-run"]),
-    (["--api-url", "ftp://x"], {}, ["invalid URL 'ftp://x'"]),
-    (["--api-url", "https://u:p@x.example"], {}, ["must not contain credentials"]),
-    (["--dry-run", "--env-var", "BAD-NAME"], {}, ["invalid variable name 'BAD-NAME'"]),
-])
-def test_bad_values_fail_with_clear_message(tmp_path: Path, argv: list[str],
-                                            env: dict[str, str], fragments: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("argv", "env", "fragments"),
+    [
+        (
+            ["--dry-run", "--mode", "zip"],
+            {},
+            ["--mode / JUX_MODE / input 'mode'", "'zip'", "raw, package, auto"],
+        ),
+        (
+            ["--dry-run"],
+            {"JUX_SUBMIT_TIMEOUT": "-1"},
+            ["--timeout / JUX_SUBMIT_TIMEOUT", "'-1'", ">= 0.001"],
+        ),
+        (["--dry-run"], {"INPUT_PARALLEL": "0"}, ["input 'parallel'", "'0'", ">= 1"]),
+        ([], {"JUX_DRY_RUN": "maybe"}, ["JUX_DRY_RUN", "'maybe'", "true or false"]),
+        (["--dry-run", "--if-no-files-found", "panic"], {}, ["warn, error, ignore"]),
+        (["--dry-run", "--max-package-size", "lots"], {}, ["25MiB"]),
+        ([], {}, ["--api-url / JUX_API_URL / input 'api-url'", "--dry-run"]),
+        (["--api-url", "ftp://x"], {}, ["invalid URL 'ftp://x'"]),
+        (["--api-url", "https://u:p@x.example"], {}, ["must not contain credentials"]),
+        (["--dry-run", "--env-var", "BAD-NAME"], {}, ["invalid variable name 'BAD-NAME'"]),
+    ],
+)
+def test_bad_values_fail_with_clear_message(
+    tmp_path: Path, argv: list[str], env: dict[str, str], fragments: list[str]
+) -> None:
     with pytest.raises(ConfigError) as info:
         load(argv, env, tmp_path)
     assert info.value.exit_code == 2
@@ -202,8 +243,9 @@ def test_unreadable_and_bad_yaml_config(tmp_path: Path) -> None:
 
 def test_secret_values_never_echoed_in_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
-        load(["--api-url", "http://jux.example.com"], {"JUX_API_KEY": "super-secret-value"},
-             tmp_path)
+        load(
+            ["--api-url", "http://jux.example.com"], {"JUX_API_KEY": "super-secret-value"}, tmp_path
+        )
     assert "plain http://" in info.value.message
     assert "super-secret-value" not in info.value.message
 
@@ -217,20 +259,30 @@ def test_plain_http_with_key_allowed_for_loopback_or_opt_in(tmp_path: Path) -> N
     assert load(["--api-url", "http://jux.example.com"], {}, tmp_path).api_url  # no key: fine
 
 
-@pytest.mark.parametrize(("url", "root"), [
-    ("https://jux.example.com", "https://jux.example.com"),
-    ("https://jux.example.com/", "https://jux.example.com"),
-    ("https://jux.example.com/api/v1", "https://jux.example.com"),
-    ("https://jux.example.com/api/v1/", "https://jux.example.com"),
-    ("https://h.example/prefix/api/v1", "https://h.example/prefix"),
-])
+@pytest.mark.parametrize(
+    ("url", "root"),
+    [
+        ("https://jux.example.com", "https://jux.example.com"),
+        ("https://jux.example.com/", "https://jux.example.com"),
+        ("https://jux.example.com/api/v1", "https://jux.example.com"),
+        ("https://jux.example.com/api/v1/", "https://jux.example.com"),
+        ("https://h.example/prefix/api/v1", "https://h.example/prefix"),
+    ],
+)
 def test_server_root_normalisation(url: str, root: str) -> None:
     assert normalise_server_root(url) == root
 
 
-@pytest.mark.parametrize(("text", "value"), [
-    ("123", 123), ("50MB", 50_000_000), ("25MiB", 26_214_400), ("1.5kb", 1500), ("2 GiB", 2**31),
-])
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("123", 123),
+        ("50MB", 50_000_000),
+        ("25MiB", 26_214_400),
+        ("1.5kb", 1500),
+        ("2 GiB", 2**31),
+    ],
+)
 def test_parse_size(text: str, value: int) -> None:
     assert parse_size(text) == value
 
@@ -257,9 +309,25 @@ def test_option_table_is_consistent() -> None:
 
 
 def test_missing_ci_workspace_falls_back_to_current_directory(tmp_path: Path) -> None:
-    s = load_settings(["detect"], {"GITHUB_WORKSPACE": "/no/such/place"}, cwd=tmp_path,
-                      workspace_of=lambda env: env.get("GITHUB_WORKSPACE"))
+    s = load_settings(
+        ["detect"],
+        {"GITHUB_WORKSPACE": "/no/such/place"},
+        cwd=tmp_path,
+        workspace_of=lambda env: env.get("GITHUB_WORKSPACE"),
+    )
     assert s.working_directory == tmp_path.resolve()
     assert "/no/such/place" in s.notes[0] and "does not exist" in s.notes[0]
     with pytest.raises(ConfigError, match="is not a directory"):
         load(["--dry-run", "--working-directory", "nope"], {}, tmp_path)
+
+
+@pytest.mark.parametrize(
+    "name", ["JUX_API_KEY", "GITHUB_TOKEN", "DB_PASSWORD", "AWS_SECRET", "MY_VAR"]
+)
+def test_env_var_refuses_secret_variables(tmp_path: Path, name: str) -> None:
+    env = {"JUX_API_KEY": "k-123456", "MY_VAR": "k-123456"}
+    with pytest.raises(ConfigError, match=f"refusing to record {name}"):
+        load(["--dry-run", "--env-var", name], env, tmp_path)
+    assert load(["--dry-run", "--env-var", "BUILD_FLAVOUR"], env, tmp_path).env_var == (
+        "BUILD_FLAVOUR",
+    )

@@ -21,11 +21,22 @@ from jux_submit.payload import PACKAGE_ENDPOINT, RAW_ENDPOINT
 from jux_submit.submit import classify_response
 
 
-def classify(status: int, body: object = b"", headers: dict[str, str] | None = None,
-             endpoint: str = RAW_ENDPOINT):
+def classify(
+    status: int,
+    body: object = b"",
+    headers: dict[str, str] | None = None,
+    endpoint: str = RAW_ENDPOINT,
+):
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return classify_response(status, headers or {}, raw, endpoint=endpoint,
-                             url="https://jux.example" + endpoint, attempts=2, size=1234)
+    return classify_response(
+        status,
+        headers or {},
+        raw,
+        endpoint=endpoint,
+        url="https://jux.example" + endpoint,
+        attempts=2,
+        size=1234,
+    )
 
 
 def test_created_with_run_id() -> None:
@@ -39,22 +50,28 @@ def test_created_without_id_is_accepted_with_warning() -> None:
     assert "no test_run_id" in outcome.warnings[0]
 
 
-@pytest.mark.parametrize(("status", "endpoint", "cls", "retryable"), [
-    (400, RAW_ENDPOINT, ReportRejectedError, False),
-    (400, PACKAGE_ENDPOINT, InvalidPackageError, False),
-    (401, RAW_ENDPOINT, AuthenticationError, True),
-    (403, RAW_ENDPOINT, AuthenticationError, True),
-    (413, PACKAGE_ENDPOINT, PackageTooLargeError, False),
-    (422, PACKAGE_ENDPOINT, PackageVerificationError, False),
-    (429, RAW_ENDPOINT, RateLimitedError, True),
-    (500, RAW_ENDPOINT, ServerError, True),
-    (503, RAW_ENDPOINT, ServerError, True),
-    (418, RAW_ENDPOINT, UnexpectedResponseError, False),
-    (307, RAW_ENDPOINT, RedirectError, False),
-])
+@pytest.mark.parametrize(
+    ("status", "endpoint", "cls", "retryable"),
+    [
+        (400, RAW_ENDPOINT, ReportRejectedError, False),
+        (400, PACKAGE_ENDPOINT, InvalidPackageError, False),
+        (401, RAW_ENDPOINT, AuthenticationError, True),
+        (403, RAW_ENDPOINT, AuthenticationError, True),
+        (413, PACKAGE_ENDPOINT, PackageTooLargeError, False),
+        (422, PACKAGE_ENDPOINT, PackageVerificationError, False),
+        (429, RAW_ENDPOINT, RateLimitedError, True),
+        (500, RAW_ENDPOINT, ServerError, True),
+        (503, RAW_ENDPOINT, ServerError, True),
+        (418, RAW_ENDPOINT, UnexpectedResponseError, False),
+        (307, RAW_ENDPOINT, RedirectError, False),
+    ],
+)
 def test_error_classes(status: int, endpoint: str, cls: type, retryable: bool) -> None:
-    outcome = classify(status, {"error": "E", "details": {"message": "M"},
-                                "suggestions": ["S1", "S2"]}, endpoint=endpoint)
+    outcome = classify(
+        status,
+        {"error": "E", "details": {"message": "M"}, "suggestions": ["S1", "S2"]},
+        endpoint=endpoint,
+    )
     assert isinstance(outcome.error, cls)
     assert outcome.error.is_retryable is retryable
     assert outcome.error.http_status == status

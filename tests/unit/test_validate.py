@@ -16,7 +16,8 @@ def check(path: Path) -> Validated | ValidationProblem:
 
 
 VALID = sorted(p for p in (FIXTURES / "raw").rglob("*.xml")) + sorted(
-    p for p in (FIXTURES / "edge-cases").glob("*.xml"))
+    p for p in (FIXTURES / "edge-cases").glob("*.xml")
+)
 MALFORMED = sorted((FIXTURES / "edge-cases" / "malformed").iterdir())
 
 
@@ -31,10 +32,10 @@ EXPECTED_MALFORMED = {
     "empty-file.xml": "the file is empty (0 bytes)",
     "invalid-xml-declaration.xml": "line 1, column 20: not well-formed XML: Unsupported version",
     "mismatched-tags.xml": "line 4, column 14: not well-formed XML: Opening and ending tag "
-                           "mismatch: testcase line 3 and testsute",
+    "mismatch: testcase line 3 and testsute",
     "not-xml.txt": "line 1, column 1: not well-formed XML: Start tag expected, '<' not found",
     "unclosed-tag.xml": "line 4, column 13: not well-formed XML: Opening and ending tag "
-                        "mismatch: testcase line 3 and testsuite",
+    "mismatch: testcase line 3 and testsuite",
     "unescaped-ampersand.xml": "line 2, column 29: not well-formed XML: xmlParseEntityRef",
 }
 
@@ -65,8 +66,10 @@ def test_xxe_file_entity_is_refused(tmp_path: Path) -> None:
     secret = tmp_path / "secret.txt"
     secret.write_text("TOP-SECRET-CONTENT")
     report = tmp_path / "xxe.xml"
-    report.write_text(f'<?xml version="1.0"?>\n<!DOCTYPE t [<!ENTITY x SYSTEM "file://{secret}">]>'
-                      '\n<testsuite name="s"><testcase name="&x;"/></testsuite>\n')
+    report.write_text(
+        f'<?xml version="1.0"?>\n<!DOCTYPE t [<!ENTITY x SYSTEM "file://{secret}">]>'
+        '\n<testsuite name="s"><testcase name="&x;"/></testsuite>\n'
+    )
     result = check(report)
     assert isinstance(result, ValidationProblem)
     assert "DOCTYPE" in result.message and "XXE" in result.message
@@ -75,13 +78,18 @@ def test_xxe_file_entity_is_refused(tmp_path: Path) -> None:
 
 def test_parameter_entity_and_billion_laughs_refused(tmp_path: Path) -> None:
     param = tmp_path / "param.xml"
-    param.write_text('<?xml version="1.0"?>\n<!DOCTYPE t [<!ENTITY % p SYSTEM '
-                     '"http://127.0.0.1:9/evil.dtd"> %p;]>\n<testsuite name="s"/>\n')
+    param.write_text(
+        '<?xml version="1.0"?>\n<!DOCTYPE t [<!ENTITY % p SYSTEM '
+        '"http://127.0.0.1:9/evil.dtd"> %p;]>\n<testsuite name="s"/>\n'
+    )
     lol = tmp_path / "lol.xml"
     ents = '<!ENTITY a "lollollollollol">' + "".join(
-        f'<!ENTITY {chr(98 + i)} "{("&" + chr(97 + i) + ";") * 10}">' for i in range(9))
-    lol.write_text(f'<?xml version="1.0"?>\n<!DOCTYPE t [{ents}]>\n'
-                   '<testsuite name="&j;"><testcase name="x"/></testsuite>\n')
+        f'<!ENTITY {chr(98 + i)} "{("&" + chr(97 + i) + ";") * 10}">' for i in range(9)
+    )
+    lol.write_text(
+        f'<?xml version="1.0"?>\n<!DOCTYPE t [{ents}]>\n'
+        '<testsuite name="&j;"><testcase name="x"/></testsuite>\n'
+    )
     for path in (param, lol):
         result = check(path)
         assert isinstance(result, ValidationProblem), path
@@ -105,8 +113,9 @@ def test_not_junit_binary_and_directory(tmp_path: Path) -> None:
 
 def test_bad_numeric_attribute_is_reported(tmp_path: Path) -> None:
     bad = tmp_path / "bad.xml"
-    bad.write_text('<testsuites><testsuite name="s" tests="many"><testcase name="a"/>'
-                   "</testsuite></testsuites>")
+    bad.write_text(
+        '<testsuites><testsuite name="s" tests="many"><testcase name="a"/></testsuite></testsuites>'
+    )
     result = check(bad)
     assert isinstance(result, ValidationProblem)
     assert "tests='many'" in result.message
@@ -120,8 +129,10 @@ def test_encodings_bom_and_signature(tmp_path: Path) -> None:
     for path in (latin, utf16, bom):
         assert isinstance(check(path), Validated), path
     signed = tmp_path / "signed.xml"
-    signed.write_text('<testsuites><Signature xmlns="http://www.w3.org/2000/09/xmldsig#"/>'
-                      '<testsuite name="s"><testcase name="a"/></testsuite></testsuites>')
+    signed.write_text(
+        '<testsuites><Signature xmlns="http://www.w3.org/2000/09/xmldsig#"/>'
+        '<testsuite name="s"><testcase name="a"/></testsuite></testsuites>'
+    )
     result = check(signed)
     assert isinstance(result, Validated) and result.report.is_signed
 
