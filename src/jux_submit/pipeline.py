@@ -251,7 +251,9 @@ def dispatch_payload(
     there in a dry run)."""
     settings = shared.settings
     for warning in payload.warnings:
-        log.warning("%s: %s", base.path, warning)
+        # attachment warnings already name their report (they also serve combined runs)
+        prefixed = warning.startswith(f"{base.path}: ")
+        log.warning("%s", warning if prefixed else f"{base.path}: {warning}")
     is_limited = payload.mode is PayloadMode.PACKAGE or settings.combine
     too_big = check_package_size(payload, settings.max_package_size) if is_limited else None
     if too_big is not None:
