@@ -397,7 +397,7 @@ class Bench:
                 False,
             ),
         ]
-        res = compare(self.runner, pairs, self.args.repeat)
+        res = compare(self.runner, pairs, self.args.repeat, before=self.fresh_outbox)
         self.add(
             f"dry run {self.args.files} files",
             res["jux-submit --dry-run"],
