@@ -211,8 +211,14 @@ def validate_report(file: ReportFile, *, huge_tree: bool = False) -> Validated |
                 )
             if _has_doctype(head):
                 return ValidationProblem(_DOCTYPE_REFUSED, 1, None)
-            handle.seek(0)
-            tree = etree.parse(handle, make_parser(huge_tree=huge_tree))
+            parser = make_parser(huge_tree=huge_tree)
+            if len(head) < _PROLOG_READ:
+                # the whole file is already in memory: parse it there, without reading it again
+                root = etree.fromstring(head, parser, base_url=str(file.path))
+                tree = root.getroottree()
+            else:
+                handle.seek(0)
+                tree = etree.parse(handle, parser)
     except etree.XMLSyntaxError as exc:
         return _problem_from_syntax_error(exc)
     except IsADirectoryError:
