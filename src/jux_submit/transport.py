@@ -239,9 +239,25 @@ def build_session(
     session.mount("https://", adapter)
     session.headers["User-Agent"] = USER_AGENT
     session.headers["Accept"] = "application/json"
-    if settings.api_key:
-        session.headers["Authorization"] = f"Bearer {settings.api_key}"
+    # set even without a key: with no session auth, requests would take credentials from
+    # ~/.netrc and send them as Basic auth, replacing (or adding) an Authorization header
+    session.auth = BearerAuth(settings.api_key)
     return session
+
+
+class BearerAuth(requests.auth.AuthBase):
+    """``Authorization: Bearer <key>`` when a key is set; nothing (and no netrc) otherwise."""
+
+    def __init__(self, key: str | None) -> None:
+        self._key = key
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        if self._key:
+            request.headers["Authorization"] = f"Bearer {self._key}"
+        return request
+
+    def __repr__(self) -> str:  # never show the key
+        return f"BearerAuth(key={'set' if self._key else None})"
 
 
 def _attempts(raw: Any, fallback: int) -> int:
@@ -368,6 +384,7 @@ def fetch_server_version(session: requests.Session, root: str, settings: Setting
     """``GET /api/version`` once, no retries; None when missing, failing or not JSON."""
     probe = requests.Session()  # no retries: a missing endpoint must not slow the run
     probe.headers.update(session.headers)
+    probe.auth = session.auth
     probe.mount("http://", HTTPAdapter(max_retries=0))
     probe.mount("https://", HTTPAdapter(max_retries=0))
     try:

@@ -527,3 +527,23 @@ def test_subprocess_end_to_end_with_help_and_version(jux_server: JuxServer, work
     assert version.code == 0 and version.stdout.startswith("jux-submit ")
     helptext = run_subprocess(["--help"])
     assert helptext.code == 0 and "--api-url" in helptext.stdout and "exit codes" in helptext.stdout
+
+
+def test_netrc_never_replaces_or_adds_credentials(
+    workdir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password netrc-password-123\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    write_junit(workdir / "TEST-a.xml")
+    with JuxServer(api_key=SECRET) as srv:
+        keyed = run_cli(
+            ["--api-url", srv.url, "--working-directory", str(workdir)],
+            make_environ(JUX_API_KEY=SECRET),
+        )
+        assert keyed.code == 0 and len(srv.runs) == 1
+        assert {r.headers.get("authorization") for r in srv.requests} == {f"Bearer {SECRET}"}
+    with JuxServer() as srv:
+        run_cli(["--api-url", srv.url, "--working-directory", str(workdir)])
+        assert all("authorization" not in r.headers for r in srv.requests)
