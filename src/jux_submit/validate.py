@@ -6,7 +6,6 @@ properties), or a ``ValidationProblem`` with line and column. Never raises for a
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -125,81 +124,137 @@ def _problem_from_syntax_error(exc: etree.XMLSyntaxError) -> ValidationProblem:
 
 
 _OUTCOMES = ("failure", "error", "skipped")
+#: the elements whose events reach Python; everything else is handled inside libxml2
+_WATCHED = ("testsuites", "testsuite", "testcase", "{*}properties", _SIGNATURE_TAG)
+_EVENTS = ("start", "end")
 
 
-def count_cases(root: etree._Element) -> Counts:
-    """Count tests, failures, errors and skipped from the ``<testcase>`` elements themselves."""
-    # The first outcome child decides a case; lxml filters children by tag in C. Case times
-    # are summed only when the root carries no total (kept cheap: issue 7's dry-run target).
-    tests = failures = errors = skipped = 0
-    for case in root.iter("testcase"):
-        tests += 1
-        outcome = next(case.iterchildren(*_OUTCOMES), None)
-        if outcome is not None:
-            tag = outcome.tag
-            if tag == "failure":
-                failures += 1
-            elif tag == "error":
-                errors += 1
-            else:
-                skipped += 1
-    total_time = _root_time(root)
-    if total_time is None:
-        total_time = _case_time(root)
-    return Counts(tests, failures, errors, skipped, round(total_time, 6))
-
-
-def _case_time(root: etree._Element) -> float:
-    case_time = 0.0
-    for case in root.iter("testcase"):
-        t = case.get("time")
-        if t:
-            with contextlib.suppress(ValueError):
-                case_time += float(t.replace(",", ""))
-    return case_time
-
-
-def _root_time(root: etree._Element) -> float | None:
-    text = root.get("time")
-    if text is None and _local(root.tag) == "testsuites":
-        suites = [s.get("time") for s in root if _local(s.tag) == "testsuite"]
-        if suites and all(suites):
-            try:
-                return sum(float(str(s).replace(",", "")) for s in suites)
-            except ValueError:
-                return None
+def _number(text: str | None) -> float | None:
+    if not text:
         return None
     try:
-        return float(text.replace(",", "")) if text else None
+        return float(text.replace(",", ""))
     except ValueError:
         return None
 
 
-def first_suite(root: etree._Element) -> etree._Element | None:
-    """The first ``<testsuite>`` in document order (the root itself for a testsuite root)."""
-    if _local(root.tag) == "testsuite":
-        return root
-    return next(root.iter("testsuite"), None)
+class _Scan:
+    """Facts gathered from one pass over the parse events of a report.
 
+    With ``is_streaming`` (large files), every finished ``<testcase>`` and nested
+    ``<testsuite>`` is cleared and dropped once counted, so memory stays bounded by the
+    largest single test case rather than the file.
+    """
 
-def suite_properties(suite: etree._Element | None) -> tuple[tuple[str, str], ...]:
-    if suite is None:
-        return ()
-    props: list[tuple[str, str]] = []
-    # "{*}x" matches x in any namespace or none, like _local(tag) == "x", but filtered in C
-    for child in suite.iterchildren("{*}properties"):
-        for prop in child.iterchildren("{*}property"):
-            name = prop.get("name")
-            if name is not None:
-                props.append((name, prop.get("value") or prop.text or ""))
-    return tuple(props)
+    def __init__(self, *, is_streaming: bool) -> None:
+        self.is_streaming = is_streaming
+        self.root: etree._Element | None = None
+        self.first_suite: etree._Element | None = None
+        self.properties: tuple[tuple[str, str], ...] = ()
+        self.is_signed = False
+        self.tests = self.failures = self.errors = self.skipped = 0
+        self.root_time: float | None = None
+        self.suite_times: list[float | None] = []
+        self.case_time = 0.0
+
+    def feed(self, events: Any) -> ValidationProblem | None:
+        """Consume (event, element) pairs; a problem ends the scan early."""
+        from junitparser import TestSuite
+
+        suite_type: Any = TestSuite
+        for event, elem in events:
+            tag = elem.tag
+            if event == "start":
+                if self.root is None:
+                    problem = self.start_root(elem)
+                    if problem is not None:
+                        return problem
+                if tag == "testsuite" and self.first_suite is None:
+                    self.first_suite = elem
+            elif tag == "testcase":
+                self._count_case(elem)
+                self._drop(elem)
+            elif tag == "testsuite":
+                _read_numbers(suite_type.fromelem(elem), elem)
+                if elem.getparent() is self.root:
+                    self.suite_times.append(_number(elem.get("time")))
+                if elem is not self.root:
+                    self._drop(elem)
+            elif tag == _SIGNATURE_TAG:
+                parent = elem.getparent()
+                self.is_signed = (
+                    self.is_signed
+                    or parent is self.root
+                    or (parent is not None and parent is self.first_suite)
+                )
+            elif elem.getparent() is self.first_suite and self.first_suite is not None:
+                self.properties += tuple(
+                    (name, prop.get("value") or prop.text or "")
+                    for prop in elem.iterchildren("{*}property")
+                    if (name := prop.get("name")) is not None
+                )
+        return None
+
+    def start_root(self, elem: etree._Element) -> ValidationProblem | None:
+        root = elem
+        while (parent := root.getparent()) is not None:
+            root = parent
+        self.root = root
+        name = _local(root.tag)
+        if name not in _ROOTS:
+            return ValidationProblem(
+                f"not a JUnit report: the root element is <{name}>, expected <testsuites> or "
+                f"<testsuite>",
+                _line(root),
+                None,
+            )
+        self.root_time = _number(root.get("time"))
+        if name == "testsuites":
+            from junitparser import JUnitXml
+
+            junit: Any = JUnitXml
+            _read_numbers(junit.fromelem(root), root)
+        return None
+
+    def _count_case(self, case: etree._Element) -> None:
+        # the first outcome child decides a case; lxml filters children by tag in C
+        self.tests += 1
+        outcome = next(case.iterchildren(*_OUTCOMES), None)
+        if outcome is not None:
+            if outcome.tag == "failure":
+                self.failures += 1
+            elif outcome.tag == "error":
+                self.errors += 1
+            else:
+                self.skipped += 1
+        if self.root_time is None:  # case times matter only when the root has no total
+            self.case_time += _number(case.get("time")) or 0.0
+
+    def _drop(self, elem: etree._Element) -> None:
+        if not self.is_streaming:
+            return
+        elem.clear(keep_tail=True)  # type: ignore[call-arg]  # lxml-stubs lag
+        parent = elem.getparent()
+        if parent is not None:
+            while elem.getprevious() is not None:
+                del parent[0]
+
+    def counts(self) -> Counts:
+        total = self.root_time
+        if total is None and self.suite_times and all(t is not None for t in self.suite_times):
+            total = sum(t for t in self.suite_times if t is not None)
+        if total is None:
+            total = self.case_time
+        return Counts(self.tests, self.failures, self.errors, self.skipped, round(total, 6))
 
 
 def validate_report(file: ReportFile, *, huge_tree: bool = False) -> Validated | ValidationProblem:
     """Parse and check one file.
 
     Returns ``Validated`` for a JUnit report, else a ``ValidationProblem`` saying why (empty,
-    unreadable, not well-formed, has a DOCTYPE, not JUnit), with line and column when known.
+    unreadable, not well-formed, has a DOCTYPE, not JUnit, a suite count that is not a number),
+    with line and column when known. A small file is parsed from the bytes already read; a
+    large one is streamed, keeping memory bounded whatever its size.
     """
     try:
         with file.path.open("rb") as handle:
@@ -211,70 +266,52 @@ def validate_report(file: ReportFile, *, huge_tree: bool = False) -> Validated |
                 )
             if _has_doctype(head):
                 return ValidationProblem(_DOCTYPE_REFUSED, 1, None)
-            parser = make_parser(huge_tree=huge_tree)
             if len(head) < _PROLOG_READ:
-                # the whole file is already in memory: parse it there, without reading it again
-                root = etree.fromstring(head, parser, base_url=str(file.path))
-                tree = root.getroottree()
+                # the whole file is already in memory: parse it there, then walk the tree
+                root = etree.fromstring(
+                    head, make_parser(huge_tree=huge_tree), base_url=str(file.path)
+                )
+                scan = _Scan(is_streaming=False)
+                problem = scan.feed(etree.iterwalk(root, events=_EVENTS, tag=_WATCHED))
+                found_root: etree._Element = root
             else:
                 handle.seek(0)
-                tree = etree.parse(handle, parser)
+                events = etree.iterparse(
+                    handle,
+                    events=_EVENTS,
+                    tag=_WATCHED,
+                    resolve_entities=False,
+                    no_network=True,
+                    load_dtd=False,
+                    huge_tree=huge_tree,
+                    remove_comments=True,
+                    remove_pis=True,
+                    collect_ids=False,
+                )
+                events.resolvers.add(_DenyResolver())
+                scan = _Scan(is_streaming=True)
+                problem = scan.feed(events)
+                found_root = events.root
     except etree.XMLSyntaxError as exc:
         return _problem_from_syntax_error(exc)
     except IsADirectoryError:
         return ValidationProblem("is a folder, not a file")
     except OSError as exc:
         return ValidationProblem(f"cannot read the file: {exc.strerror or exc}")
-
-    docinfo: Any = tree.docinfo
-    if docinfo.doctype or docinfo.internalDTD is not None:
-        return ValidationProblem(_DOCTYPE_REFUSED, 1, None)
-    root = tree.getroot()
-    name = _local(root.tag)
-    if name not in _ROOTS:
-        return ValidationProblem(
-            f"not a JUnit report: the root element is <{name}>, expected <testsuites> or "
-            f"<testsuite>",
-            _line(root),
-            None,
-        )
-    suite = first_suite(root)
-    properties = suite_properties(suite)
-    is_signed = next(root.iterchildren(_SIGNATURE_TAG), None) is not None or (
-        suite is not None and next(suite.iterchildren(_SIGNATURE_TAG), None) is not None
-    )
-    counts = count_cases(root)
-    problem = _check_with_junitparser(root)
-    if problem is not None:
-        return problem
-    encoding = docinfo.encoding or "UTF-8"
-    return Validated(
-        ValidReport(file=file, counts=counts, encoding=encoding, is_signed=is_signed),
-        properties,
-    )
-
-
-def _check_with_junitparser(root: etree._Element) -> ValidationProblem | None:
-    """Let junitparser read every suite's typed attributes the way consumers will.
-
-    Only attributes that are present are read: junitparser fills in missing ones by rewriting
-    the element, which must not happen to a report we send.
-    """
-    from junitparser import JUnitXml, JUnitXmlError, TestSuite
-
-    try:
-        if _local(root.tag) == "testsuites":
-            junit: Any = JUnitXml
-            junit.fromroot(root)  # checks the root's shape
-            _read_numbers(junit.fromelem(root), root)
-        suite_type: Any = TestSuite
-        for elem in root.iter("testsuite"):
-            _read_numbers(suite_type.fromelem(elem), elem)
-    except JUnitXmlError as exc:
-        return ValidationProblem(f"not a valid JUnit report: {exc}")
     except _BadNumberError as exc:
         return ValidationProblem(str(exc), exc.line, None)
-    return None
+    if problem is not None:
+        return problem
+    if scan.root is None:  # no watched element at all: say what the root is instead
+        return scan.start_root(found_root) or ValidationProblem("not a JUnit report")
+    docinfo: Any = scan.root.getroottree().docinfo
+    if docinfo.doctype or docinfo.internalDTD is not None:
+        return ValidationProblem(_DOCTYPE_REFUSED, 1, None)
+    encoding = docinfo.encoding or "UTF-8"
+    report = ValidReport(
+        file=file, counts=scan.counts(), encoding=encoding, is_signed=scan.is_signed
+    )
+    return Validated(report, scan.properties)
 
 
 class _BadNumberError(ValueError):

@@ -141,3 +141,23 @@ def test_nul_bytes_are_invalid(tmp_path: Path) -> None:
     path = tmp_path / "nul.xml"
     path.write_bytes(b'<testsuite name="a\x00b"><testcase name="x"/></testsuite>')
     assert isinstance(check(path), ValidationProblem)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [*VALID, *MALFORMED, FIXTURES / "edge-cases" / "nested-testsuites.xml"],
+    ids=lambda p: f"{p.parent.name}/{p.name}",
+)
+def test_streaming_path_gives_the_same_answer(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from jux_submit import validate
+
+    in_memory = check(path)
+    monkeypatch.setattr(validate, "_PROLOG_READ", 8)  # every file takes the streaming path
+    streamed = check(path)
+    if isinstance(in_memory, Validated):
+        assert isinstance(streamed, Validated)
+        assert streamed.report == in_memory.report
+        assert streamed.first_suite_properties == in_memory.first_suite_properties
+    else:
+        assert isinstance(streamed, ValidationProblem)
+        assert streamed.message.split(":")[0] == in_memory.message.split(":")[0]
