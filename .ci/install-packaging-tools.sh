@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Install the tools the packaging checks need (tests/packaging) and the benchmarks (curl, GNU time): podman + runc (no Docker
+# Install the tools the packaging checks need (tests/packaging): podman + runc (no Docker
 # engine here), debootstrap for the offline base image, rsync for gitlab-ci-local, linters and
-# act in their own venv, gitlab-ci-local and npm-groovy-lint from npm.
+# act in their own venv, gitlab-ci-local and npm-groovy-lint from npm; and curl and GNU time
+# for the benchmarks.
 # Idempotent: every step is skipped when its tool is already there. Runs as root.
 # Prints the tools' bin folders; tests/packaging finds them under $JUX_CI_TOOLS (default below).
 set -euo pipefail
