@@ -149,10 +149,9 @@ def run_package_command(settings: Settings, out: TextIO, redact: Redactor) -> in
     or an output folder that cannot be created.
     """
     from jux_submit.discover import discover_reports
-    from jux_submit.enrich import build_metadata
     from jux_submit.errors import ConfigError
     from jux_submit.payload import check_package_size
-    from jux_submit.pipeline import explicit_property_names, prepare_payload, resolve_context
+    from jux_submit.pipeline import metadata_for, prepare_payload, resolve_context
     from jux_submit.validate import validate_report
 
     if settings.output_dir is None:
@@ -166,15 +165,7 @@ def run_package_command(settings: Settings, out: TextIO, redact: Redactor) -> in
         out.write(f"no JUnit reports found (patterns: {', '.join(settings.reports)})\n")
         is_error = settings.if_no_files_found is IfNoFilesFound.ERROR
         return int(ExitCode.NO_REPORTS if is_error else ExitCode.OK)
-    metadata = build_metadata(
-        context,
-        cwd=settings.working_directory,
-        explicit_names=explicit_property_names(settings),
-        environment=settings.environment,
-        tags=settings.tags,
-        env_vars=settings.env_var,
-        environ=settings.environ,
-    )
+    metadata = metadata_for(context, settings)
     try:
         settings.output_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

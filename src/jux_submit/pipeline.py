@@ -20,6 +20,7 @@ from jux_submit.enrich import Metadata, Splice, build_metadata, enrich_file, pla
 from jux_submit.interrupt import StopFlag, catch_signals, run_all
 from jux_submit.models import (
     CIContext,
+    Counts,
     FileError,
     FileResult,
     Payload,
@@ -85,6 +86,38 @@ def explicit_property_names(settings: Settings) -> tuple[str, ...]:
     return tuple(names)
 
 
+def metadata_for(context: CIContext, settings: Settings) -> Metadata:
+    """The properties every report of this run gets (see ``enrich.build_metadata``)."""
+    return build_metadata(
+        context,
+        cwd=settings.working_directory,
+        explicit_names=explicit_property_names(settings),
+        environment=settings.environment,
+        tags=settings.tags,
+        env_vars=settings.env_var,
+        environ=settings.environ,
+    )
+
+
+def pending_result(
+    path: str, counts: Counts, payload: Payload, *, is_file: bool = True
+) -> FileResult:
+    """The result of a report whose payload is built but not sent yet."""
+    return FileResult(
+        path=path,
+        status=Status.DRY_RUN,
+        counts=counts,
+        mode=payload.mode,
+        mode_reason=payload.mode_reason,
+        size=payload.size,
+        endpoint=payload.endpoint,
+        warnings=payload.warnings,
+        properties_added=payload.properties_added,
+        entries=payload.entries,
+        is_file=is_file,
+    )
+
+
 @dataclass(frozen=True)
 class RunContext:
     """What every file's worker shares (read-only)."""
@@ -122,15 +155,7 @@ def run(settings: Settings) -> RunSummary:
         return replace(base, no_reports=True, duration=time.monotonic() - started)
     log.info("found %d report file(s)", len(discovery.files))
 
-    metadata = build_metadata(
-        context,
-        cwd=settings.working_directory,
-        explicit_names=explicit_property_names(settings),
-        environment=settings.environment,
-        tags=settings.tags,
-        env_vars=settings.env_var,
-        environ=settings.environ,
-    )
+    metadata = metadata_for(context, settings)
 
     # signing key and --attach files: loaded once, a ConfigError here comes before any request
     packaging = prepare_packaging(settings)
@@ -229,18 +254,7 @@ def process_file(file: ReportFile, shared: RunContext) -> FileResult:
             duration=time.monotonic() - started,
         )
     payload = prepare_payload(checked, shared.metadata, settings, packaging=shared.packaging)
-    base = FileResult(
-        path=file.relpath,
-        status=Status.DRY_RUN,
-        counts=checked.report.counts,
-        mode=payload.mode,
-        mode_reason=payload.mode_reason,
-        size=payload.size,
-        endpoint=payload.endpoint,
-        warnings=payload.warnings,
-        properties_added=payload.properties_added,
-        entries=payload.entries,
-    )
+    base = pending_result(file.relpath, checked.report.counts, payload)
     return dispatch_payload(base, payload, shared, started)
 
 
@@ -297,19 +311,7 @@ def process_combined(
     counts = merged[0].counts
     for report in merged[1:]:
         counts = counts + report.counts
-    base = FileResult(
-        path=f"combined ({len(merged)} reports)",
-        is_file=False,
-        status=Status.DRY_RUN,
-        counts=counts,
-        mode=payload.mode,
-        mode_reason=payload.mode_reason,
-        size=payload.size,
-        endpoint=payload.endpoint,
-        warnings=payload.warnings,
-        properties_added=payload.properties_added,
-        entries=payload.entries,
-    )
+    base = pending_result(f"combined ({len(merged)} reports)", counts, payload, is_file=False)
     log.info("combined %d report(s) into one submission", len(merged))
     results.append(dispatch_payload(base, payload, shared, started))
     return tuple(results)
