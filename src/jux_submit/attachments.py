@@ -127,6 +127,8 @@ def resolve_references(
     """Turn references into attachments: relative paths are tried against the report's folder,
     then the working directory; anything resolving outside the working directory is refused
     (never opened), anything not found is a warning."""
+    if not refs:  # the usual case: no filesystem work at all
+        return AttachmentSet((), ())
     root = working_directory.resolve()
     found: list[Attachment] = []
     warnings: list[str] = []
