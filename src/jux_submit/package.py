@@ -56,14 +56,16 @@ def prepare_packaging(settings: Settings, *, mode: Mode | None = None) -> Packag
     Nothing is loaded in raw mode (a configured key is then only mentioned in the log).
     Raises ``ConfigError`` for an unusable key or certificate.
     """
-    from jux_submit.signing import load_signing
-
     effective = mode or settings.mode
     if effective is Mode.RAW:
         if settings.signing_key or settings.attachments:
             log.warning("--mode raw: the signing key and --attach files are not used")
         return PackagingPlan()
-    signing = load_signing(settings)
+    signing = None
+    if settings.signing_key or settings.signing_cert:
+        from jux_submit.signing import load_signing  # cryptography: only when signing
+
+        signing = load_signing(settings)
     if signing is not None:
         log.info("packages are signed with a %s key", signing.algorithm)
     extra = (
