@@ -198,7 +198,7 @@ def run(settings: Settings) -> RunSummary:
                     run_all(
                         discovery.files,
                         lambda f: process_file(f, shared),
-                        parallel=settings.parallel,
+                        parallel=workers_for(settings),
                         stop=stop,
                         grace=interrupt_grace(settings),
                         on_abandon=lambda f, started: abandoned_result(f, started, shared),
@@ -217,6 +217,16 @@ def run(settings: Settings) -> RunSummary:
         server_version=server_version,
         interrupted=stop.is_set(),
     )
+
+
+def workers_for(settings: Settings) -> int:
+    """Threads for the per-file work: ``--parallel`` when requests are sent; one in a dry run.
+
+    Without network waits to overlap, the work is pure Python and lxml holding the GIL, and
+    threads only hand the lock back and forth between cores (a dry run over 2,000 reports took
+    2.4x as long with 4 threads as with 1 on 2 cores: benchmarks/RESULTS.md).
+    """
+    return 1 if settings.dry_run else settings.parallel
 
 
 def check_server_version(version: str | None) -> None:
