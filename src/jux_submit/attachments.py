@@ -56,13 +56,18 @@ def _test_id(case: etree._Element) -> str:
     return f"{classname}.{name}" if classname else name
 
 
+def _is_wide(head: bytes) -> bool:
+    """True for UTF-16/32 text, where the byte hints cannot be searched."""
+    return head.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in head
+
+
 def _may_reference(path: Path) -> bool:
     """False only when the file surely holds no reference: a streaming byte scan, so that
     large reports without attachments are never loaded whole (UTF-16/32 always say True)."""
     keep = max(len(h) for h in _HINTS) - 1
     with path.open("rb") as handle:
         head = handle.read(4)
-        if head.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in head:
+        if _is_wide(head):
             return True
         tail = head
         while True:
@@ -75,20 +80,28 @@ def _may_reference(path: Path) -> bool:
             tail = window[-keep:]
 
 
-def find_references(path: Path, *, huge_tree: bool = False) -> tuple[AttachmentRef, ...]:
+def find_references(
+    path: Path, *, huge_tree: bool = False, content: bytes | None = None
+) -> tuple[AttachmentRef, ...]:
     """Attachment references in the report at ``path``, in document order.
 
     Markers ``[[ATTACHMENT|path]]`` in ``system-out``/``system-err`` (of a test case or a
-    suite) and ``<property name="attachment" value="path"/>`` on test cases. Returns ``()``
-    for a file that cannot be read or parsed (validation reports those).
+    suite) and ``<property name="attachment" value="path"/>`` on test cases. ``content`` is
+    the whole file when the caller has already read it (the file is then not opened again).
+    Returns ``()`` for a file that cannot be read or parsed (validation reports those).
     """
     from jux_submit.validate import make_parser
 
     try:
-        if not _may_reference(path):
-            return ()
-        with path.open("rb") as handle:
-            root = etree.parse(handle, make_parser(huge_tree=huge_tree)).getroot()
+        if content is not None:
+            if not _is_wide(content[:4]) and not any(hint in content for hint in _HINTS):
+                return ()
+            root = etree.fromstring(content, make_parser(huge_tree=huge_tree))
+        else:
+            if not _may_reference(path):
+                return ()
+            with path.open("rb") as handle:
+                root = etree.parse(handle, make_parser(huge_tree=huge_tree)).getroot()
     except (OSError, etree.XMLSyntaxError):
         return ()
     refs: list[AttachmentRef] = []

@@ -461,17 +461,20 @@ def enrich_file(
     add: Sequence[tuple[str, str]],
     remove: frozenset[str],
     encoding: str,
+    *,
+    content: bytes | None = None,
 ) -> Splice:
     """Compute the splice for the report at ``path``, reading as little of it as needed.
 
-    For encodings that are not ASCII-compatible (UTF-16/32) the document is decoded, edited
-    and re-encoded whole; such reports are rare and small. Raises ``ValueError`` if the first
-    suite cannot be found (which validation rules out).
+    ``content`` is the whole file when the caller has already read it (a small report): the
+    file is then not opened again. For encodings that are not ASCII-compatible (UTF-16/32)
+    the document is decoded, edited and re-encoded whole; such reports are rare and small.
+    Raises ``ValueError`` if the first suite cannot be found (which validation rules out).
     """
     if not add and not remove:
         return Splice(b"", 0)
     if not _is_ascii_compatible(encoding):
-        raw = path.read_bytes()
+        raw = path.read_bytes() if content is None else content
         codec = codecs.lookup(encoding).name
         text = raw.decode(codec)
         had_bom = text.startswith("\ufeff") and codec not in ("utf-16", "utf-32")
@@ -480,6 +483,11 @@ def enrich_file(
         splice = splice_properties(body, add, remove, "utf-8")
         merged = (splice.head + body[splice.resume_at :]).decode("utf-8")
         return Splice((("\ufeff" if had_bom else "") + merged).encode(codec), len(raw))
+    if content is not None:
+        try:
+            return splice_properties(content, add, remove, encoding)
+        except _NeedMoreError:
+            raise ValueError(f"{path}: first <testsuite> not found") from None
     chunk = _HEAD_READ
     with path.open("rb") as handle:
         while True:

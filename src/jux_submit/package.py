@@ -85,15 +85,20 @@ def decide_mode(
     plan: PackagingPlan,
     *,
     mode: Mode | None = None,
+    contents: Sequence[bytes | None] = (),
 ) -> ModeDecision:
     """Apply ``--mode`` (``mode`` overrides it): ``auto`` sends a package when at least one
-    attachment was actually found and allowed, or a signing key is configured; else raw."""
+    attachment was actually found and allowed, or a signing key is configured; else raw.
+
+    ``contents`` may give, in the order of ``reports``, the bytes of reports already read
+    whole (None for the others), so that they are not read again."""
     effective = mode or settings.mode
     if effective is Mode.RAW:
         return ModeDecision(PayloadMode.RAW, "raw: mode is raw")
     found = AttachmentSet()
-    for report in reports:
-        refs = find_references(report.path, huge_tree=settings.huge_xml)
+    for index, report in enumerate(reports):
+        content = contents[index] if index < len(contents) else None
+        refs = find_references(report.path, huge_tree=settings.huge_xml, content=content)
         found = found + resolve_references(refs, report, settings.working_directory)
     attachments = unique_names(found.attachments + plan.extra.attachments)
     count = f"{len(attachments)} attachment(s)"

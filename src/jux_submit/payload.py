@@ -38,8 +38,27 @@ def build_raw_payload(
     reason: str,
     properties_added: tuple[tuple[str, str], ...] = (),
     warnings: tuple[str, ...] = (),
+    content: bytes | None = None,
 ) -> Payload:
-    """The raw-XML payload for one report (``splice`` empty for an unmodified report)."""
+    """The raw-XML payload for one report (``splice`` empty for an unmodified report).
+
+    ``content`` is the whole file when the caller has already read it (a small report): the
+    body is then built from it without opening the file again."""
+    in_memory = len(splice.head) + len(content or b"") - splice.resume_at <= IN_MEMORY_LIMIT
+    if content is not None and in_memory:
+        is_unmodified = not splice.head and not splice.resume_at
+        body = content if is_unmodified else splice.head + content[splice.resume_at :]
+        return Payload(
+            mode=PayloadMode.RAW,
+            mode_reason=reason,
+            content_type=RAW_CONTENT_TYPE,
+            endpoint=RAW_ENDPOINT,
+            size=len(body),
+            body=body,
+            properties_added=properties_added,
+            warnings=warnings,
+            sha256=hashlib.sha256(body).hexdigest(),
+        )
     body_size = len(splice.head) + path.stat().st_size - splice.resume_at
     base = Payload(
         mode=PayloadMode.RAW,

@@ -8,6 +8,7 @@ at once; a problem with one file becomes that file's result.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -265,14 +266,19 @@ def process_file(file: ReportFile, shared: RunContext) -> FileResult:
         )
     payload = prepare_payload(checked, shared.metadata, settings, packaging=shared.packaging)
     base = pending_result(file.relpath, checked.report.counts, payload)
-    return dispatch_payload(base, payload, shared, started)
+    return dispatch_payload(base, payload, shared, started, source=checked.content)
 
 
 def dispatch_payload(
-    base: FileResult, payload: Payload, shared: RunContext, started: float
+    base: FileResult,
+    payload: Payload,
+    shared: RunContext,
+    started: float,
+    *,
+    source: bytes | None = None,
 ) -> FileResult:
     """Log the payload's warnings, refuse it when over the size limit, else send it (or stop
-    there in a dry run)."""
+    there in a dry run). ``source`` is the report file's content when already read whole."""
     settings = shared.settings
     for warning in payload.warnings:
         # attachment warnings already name their report (they also serve combined runs)
@@ -290,7 +296,7 @@ def dispatch_payload(
     if settings.dry_run or shared.session is None or shared.root is None:
         log.info("%s: would send %d bytes to %s", base.path, payload.size, payload.endpoint)
         return base.with_status(Status.DRY_RUN, duration=time.monotonic() - started)
-    return send_payload(base, payload, shared, started)
+    return send_payload(base, payload, shared, started, source=source)
 
 
 def process_combined(
@@ -328,7 +334,12 @@ def process_combined(
 
 
 def send_payload(
-    base: FileResult, payload: Payload, shared: RunContext, started: float
+    base: FileResult,
+    payload: Payload,
+    shared: RunContext,
+    started: float,
+    *,
+    source: bytes | None = None,
 ) -> FileResult:
     """Submit a prepared payload and turn the outcome into the file's result.
 
@@ -336,13 +347,15 @@ def send_payload(
     leaves them behind) and removed after a 201, which is also recorded in the journal. When
     an earlier run left the same report pending, its stored bytes are sent instead (same
     ``Idempotency-Key``). No request starts once the run is interrupted or past its deadline.
+    ``source`` is the report file's content when already read whole (its journal key is then
+    hashed from it rather than from the file read again).
     """
     from jux_submit.submit import SubmitOutcome, submit_payload
 
     if shared.session is None or shared.root is None:
         raise ValueError("send_payload needs a session and a server root")
     settings = shared.settings
-    key = source_key_for(base.path, payload, settings)
+    key = source_key_for(base.path, payload, settings, source=source)
     entry, resumed, keep_problem, is_held = None, None, None, False
     if shared.outbox is not None:
         try:
@@ -425,12 +438,16 @@ def send_payload(
     )
 
 
-def source_key_for(path: str, payload: Payload, settings: Settings) -> SourceKey:
+def source_key_for(
+    path: str, payload: Payload, settings: Settings, *, source: bytes | None = None
+) -> SourceKey:
     """The journal key of a report: its path and content hash (a combined submission, which
-    has no single source file, is keyed by its own body hash)."""
-    source = settings.working_directory / path
+    has no single source file, is keyed by its own body hash). ``source`` is the file's
+    content when already read whole: it is hashed instead of reading the file again."""
+    if source is not None:
+        return SourceKey(path, hashlib.sha256(source).hexdigest())
     try:
-        return SourceKey(path, hash_file(source))
+        return SourceKey(path, hash_file(settings.working_directory / path))
     except OSError:
         return SourceKey(path, payload.sha256)
 
@@ -513,19 +530,23 @@ def prepare_payload(
     report = checked.report
     file = report.file
     plan = packaging or PackagingPlan()
-    decision = decide_mode([file], settings, plan, mode=mode)
+    content = checked.content  # the whole file when small: not read again below
+    decision = decide_mode([file], settings, plan, mode=mode, contents=(content,))
     if report.is_signed:
         add: tuple[tuple[str, str], ...] = ()
         splice = Splice(b"", 0)
         warnings: tuple[str, ...] = (SIGNED_WARNING, *decision.warnings)
     else:
         add, remove = plan_properties(checked.first_suite_properties, metadata, file.relpath)
-        splice = enrich_file(file.path, file.size, add, remove, report.encoding)
+        splice = enrich_file(file.path, file.size, add, remove, report.encoding, content=content)
         warnings = decision.warnings
     if decision.mode is PayloadMode.PACKAGE:
-        with file.path.open("rb") as handle:
-            handle.seek(splice.resume_at)
-            xml = splice.head + handle.read()
+        if content is not None:
+            xml = splice.head + content[splice.resume_at :]
+        else:
+            with file.path.open("rb") as handle:
+                handle.seek(splice.resume_at)
+                xml = splice.head + handle.read()
         return build_package_payload(
             xml,
             decision.attachments,
@@ -541,4 +562,5 @@ def prepare_payload(
         reason=decision.reason,
         properties_added=add,
         warnings=warnings,
+        content=content,
     )

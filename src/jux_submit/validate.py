@@ -20,10 +20,14 @@ _ROOTS = ("testsuites", "testsuite")
 
 @dataclass(frozen=True)
 class Validated:
-    """A valid report plus the properties of its first ``<testsuite>`` (in document order)."""
+    """A valid report plus the properties of its first ``<testsuite>`` (in document order).
+
+    ``content`` is the whole file when it was small enough to be read at once, so that later
+    stages need not read it again; None for a large report, which is streamed."""
 
     report: ValidReport
     first_suite_properties: tuple[tuple[str, str], ...]
+    content: bytes | None = None
 
 
 _PROLOG_READ = 64 * 1024
@@ -274,6 +278,7 @@ def validate_report(file: ReportFile, *, huge_tree: bool = False) -> Validated |
                 scan = _Scan(is_streaming=False)
                 problem = scan.feed(etree.iterwalk(root, events=_EVENTS, tag=_WATCHED))
                 found_root: etree._Element = root
+                content: bytes | None = head
             else:
                 handle.seek(0)
                 events = etree.iterparse(
@@ -292,6 +297,7 @@ def validate_report(file: ReportFile, *, huge_tree: bool = False) -> Validated |
                 scan = _Scan(is_streaming=True)
                 problem = scan.feed(events)
                 found_root = events.root
+                content = None
     except etree.XMLSyntaxError as exc:
         return _problem_from_syntax_error(exc)
     except IsADirectoryError:
@@ -311,7 +317,7 @@ def validate_report(file: ReportFile, *, huge_tree: bool = False) -> Validated |
     report = ValidReport(
         file=file, counts=scan.counts(), encoding=encoding, is_signed=scan.is_signed
     )
-    return Validated(report, scan.properties)
+    return Validated(report, scan.properties, content)
 
 
 class _BadNumberError(ValueError):
