@@ -11,6 +11,7 @@ everything else already there stays.
 from __future__ import annotations
 
 import codecs
+import functools
 import re
 import socket
 from collections.abc import Callable, Mapping, Sequence
@@ -99,8 +100,10 @@ def plan_properties(
 
     Returns (properties to add, names whose existing occurrences are removed).
     """
-    present = {name for name, value in existing if value.strip()}
-    blank = {name for name, value in existing if not value.strip()}
+    present: set[str] = set()
+    blank: set[str] = set()
+    for name, value in existing:
+        (present if value.strip() else blank).add(name)
     add: list[tuple[str, str]] = []
     remove: set[str] = set()
     for name, value in metadata.explicit:
@@ -161,6 +164,14 @@ def _unescape_attr(value: str) -> str:
         return _XML_ENTITIES.get(ref, match.group(0))
 
     return re.sub(r"&(#x[0-9a-fA-F]+|#[0-9]+|\w+);", sub, value)
+
+
+@functools.lru_cache(maxsize=1024)
+def _property_element(name: str, value: str, encoding: str) -> bytes:
+    """``<property name=".." value=".."/>`` escaped and encoded; cached, as every report of a
+    run gets the same metadata."""
+    text = f'<property name="{_escape_attr(name)}" value="{_escape_attr(value)}"/>'
+    return text.encode(encoding, "xmlcharrefreplace")
 
 
 def _skip(data: bytes, pos: int, end_marker: bytes) -> int:
@@ -289,19 +300,11 @@ def splice_properties(
             break
         pos = tag.end
 
-    def encode(text: str) -> bytes:
-        return text.encode(encoding, "xmlcharrefreplace")
-
     suite_indent = _line_start_indent(data, tag.start)
     child_indent = suite_indent + b"  "
 
     def render(props: Sequence[tuple[str, str]], indent: bytes) -> bytes:
-        return b"".join(
-            b"\n"
-            + indent
-            + encode(f'<property name="{_escape_attr(n)}" value="{_escape_attr(v)}"/>')
-            for n, v in props
-        )
+        return b"".join(b"\n" + indent + _property_element(n, v, encoding) for n, v in props)
 
     if tag.kind == "empty":
         if not add:
