@@ -130,6 +130,8 @@ def _problem_from_syntax_error(exc: etree.XMLSyntaxError) -> ValidationProblem:
 _OUTCOMES = ("failure", "error", "skipped")
 #: the elements whose events reach Python; everything else is handled inside libxml2
 _WATCHED = ("testsuites", "testsuite", "testcase", "{*}properties", _SIGNATURE_TAG)
+#: the same without test cases, for a tree in memory (``_Scan.count_cases`` counts them in C)
+_WATCHED_IN_TREE = tuple(tag for tag in _WATCHED if tag != "testcase")
 _EVENTS = ("start", "end")
 
 
@@ -193,11 +195,19 @@ class _Scan:
                 )
             elif elem.getparent() is self.first_suite and self.first_suite is not None:
                 self.properties += tuple(
-                    (name, prop.get("value") or prop.text or "")
-                    for prop in elem.iterchildren("{*}property")
-                    if (name := prop.get("name")) is not None
+                    [
+                        (name, prop.get("value") or prop.text or "")
+                        for prop in elem.iterchildren("{*}property")
+                        if (name := prop.get("name")) is not None
+                    ]
                 )
         return None
+
+    def count_cases(self, root: etree._Element) -> None:
+        """Count every ``<testcase>`` below ``root`` (for a tree in memory, scanned with
+        ``_WATCHED_IN_TREE``: one C-level iteration instead of two events per case)."""
+        for case in root.iter("testcase"):
+            self._count_case(case)
 
     def start_root(self, elem: etree._Element) -> ValidationProblem | None:
         root = elem
@@ -276,7 +286,9 @@ def validate_report(file: ReportFile, *, huge_tree: bool = False) -> Validated |
                     head, make_parser(huge_tree=huge_tree), base_url=str(file.path)
                 )
                 scan = _Scan(is_streaming=False)
-                problem = scan.feed(etree.iterwalk(root, events=_EVENTS, tag=_WATCHED))
+                problem = scan.feed(etree.iterwalk(root, events=_EVENTS, tag=_WATCHED_IN_TREE))
+                if problem is None:
+                    scan.count_cases(root)
                 found_root: etree._Element = root
                 content: bytes | None = head
             else:
