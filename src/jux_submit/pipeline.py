@@ -311,7 +311,12 @@ def process_combined(
 
     started = time.monotonic()
     settings = shared.settings
-    checked = list(pool.map(lambda f: validate_report(f, huge_tree=settings.huge_xml), files))
+    # every result is held until the merge: without the file bytes (memory stays as before)
+    checked = list(
+        pool.map(
+            lambda f: validate_report(f, huge_tree=settings.huge_xml, keep_content=False), files
+        )
+    )
     alone = [
         f
         for f, c in zip(files, checked, strict=True)

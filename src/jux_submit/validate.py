@@ -262,13 +262,17 @@ class _Scan:
         return Counts(self.tests, self.failures, self.errors, self.skipped, round(total, 6))
 
 
-def validate_report(file: ReportFile, *, huge_tree: bool = False) -> Validated | ValidationProblem:
+def validate_report(
+    file: ReportFile, *, huge_tree: bool = False, keep_content: bool = True
+) -> Validated | ValidationProblem:
     """Parse and check one file.
 
     Returns ``Validated`` for a JUnit report, else a ``ValidationProblem`` saying why (empty,
     unreadable, not well-formed, has a DOCTYPE, not JUnit, a suite count that is not a number),
     with line and column when known. A small file is parsed from the bytes already read; a
-    large one is streamed, keeping memory bounded whatever its size.
+    large one is streamed, keeping memory bounded whatever its size. The bytes of a small
+    file are kept in ``Validated.content`` unless ``keep_content`` is false (callers that hold
+    many results at once).
     """
     try:
         with file.path.open("rb") as handle:
@@ -329,7 +333,7 @@ def validate_report(file: ReportFile, *, huge_tree: bool = False) -> Validated |
     report = ValidReport(
         file=file, counts=scan.counts(), encoding=encoding, is_signed=scan.is_signed
     )
-    return Validated(report, scan.properties, content)
+    return Validated(report, scan.properties, content if keep_content else None)
 
 
 class _BadNumberError(ValueError):
