@@ -103,6 +103,7 @@ def run_all(
     lock = threading.Condition()
     next_index = 0
     closed = False
+    finished = 0  # how many of ``done`` are True (kept so waking up is O(1), not O(n))
     failures: list[Exception] = []
 
     def claim() -> int | None:
@@ -116,10 +117,12 @@ def run_all(
             return index
 
     def finish(index: int, result: R) -> None:
+        nonlocal finished
         with lock:
-            if not closed:
+            if not closed and not done[index]:
                 results[index] = result
                 done[index] = True
+                finished += 1
             lock.notify_all()
 
     def worker() -> None:
@@ -146,7 +149,7 @@ def run_all(
             if failures:
                 closed = True
                 raise failures[0]
-            if all(done) or (not any(t.is_alive() for t in threads) and next_index >= n):
+            if finished == n or (not any(t.is_alive() for t in threads) and next_index >= n):
                 break
         if stop.is_set():
             stopped_at = stopped_at or time.monotonic()
@@ -157,7 +160,7 @@ def run_all(
             if stop.hurry.is_set() or time.monotonic() - stopped_at >= grace:
                 break
         with lock:
-            if not all(done):
+            if finished < n:
                 lock.wait(_POLL)
 
     with lock:
