@@ -7,7 +7,6 @@ sums of the reports' counts. Run metadata is added to the first suite afterwards
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -116,7 +115,7 @@ def prepare_combined_payload(
     single report). Raises what ``combine_reports`` raises."""
     from jux_submit.enrich import Splice, plan_properties, splice_properties
     from jux_submit.package import PackagingPlan, decide_mode
-    from jux_submit.payload import RAW_CONTENT_TYPE, RAW_ENDPOINT, build_package_payload
+    from jux_submit.payload import build_package_payload, raw_payload_from_bytes
 
     combined = combine_reports(reports, huge_tree=settings.huge_xml)
     add, remove = plan_properties(combined.first_suite_properties, metadata, None)
@@ -137,14 +136,6 @@ def prepare_combined_payload(
             properties_added=add,
             warnings=decision.warnings,
         )
-    return Payload(
-        mode=PayloadMode.RAW,
-        mode_reason=reason,
-        content_type=RAW_CONTENT_TYPE,
-        endpoint=RAW_ENDPOINT,
-        size=len(xml),
-        body=xml,
-        properties_added=add,
-        warnings=decision.warnings,
-        sha256=hashlib.sha256(xml).hexdigest(),
+    return raw_payload_from_bytes(
+        xml, reason=reason, properties_added=add, warnings=decision.warnings
     )

@@ -30,6 +30,27 @@ IN_MEMORY_LIMIT = 8 * 1024 * 1024
 _CHUNK = 1024 * 1024
 
 
+def raw_payload_from_bytes(
+    body: bytes,
+    *,
+    reason: str,
+    properties_added: tuple[tuple[str, str], ...] = (),
+    warnings: tuple[str, ...] = (),
+) -> Payload:
+    """A raw-XML payload whose whole body is in memory."""
+    return Payload(
+        mode=PayloadMode.RAW,
+        mode_reason=reason,
+        content_type=RAW_CONTENT_TYPE,
+        endpoint=RAW_ENDPOINT,
+        size=len(body),
+        body=body,
+        properties_added=properties_added,
+        warnings=warnings,
+        sha256=hashlib.sha256(body).hexdigest(),
+    )
+
+
 def build_raw_payload(
     path: Path,
     size: int,
@@ -48,16 +69,8 @@ def build_raw_payload(
     if content is not None and in_memory:
         is_unmodified = not splice.head and not splice.resume_at
         body = content if is_unmodified else splice.head + content[splice.resume_at :]
-        return Payload(
-            mode=PayloadMode.RAW,
-            mode_reason=reason,
-            content_type=RAW_CONTENT_TYPE,
-            endpoint=RAW_ENDPOINT,
-            size=len(body),
-            body=body,
-            properties_added=properties_added,
-            warnings=warnings,
-            sha256=hashlib.sha256(body).hexdigest(),
+        return raw_payload_from_bytes(
+            body, reason=reason, properties_added=properties_added, warnings=warnings
         )
     body_size = len(splice.head) + path.stat().st_size - splice.resume_at
     base = Payload(
@@ -73,7 +86,9 @@ def build_raw_payload(
         with path.open("rb") as handle:
             handle.seek(splice.resume_at)
             body = splice.head + handle.read()
-        return replace(base, body=body, size=len(body), sha256=hashlib.sha256(body).hexdigest())
+        return raw_payload_from_bytes(
+            body, reason=reason, properties_added=properties_added, warnings=warnings
+        )
     digest = hashlib.sha256(splice.head)
     with path.open("rb") as handle:
         handle.seek(splice.resume_at)
