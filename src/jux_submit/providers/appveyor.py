@@ -6,7 +6,7 @@ Variables: https://www.appveyor.com/docs/environment-variables/
 from __future__ import annotations
 
 from jux_submit.models import CIContext
-from jux_submit.providers.base import Env, Provider, join_url, workspace_from
+from jux_submit.providers.base import Env, Provider, head_and_merge, join_url, workspace_from
 
 
 def is_appveyor(env: Env) -> bool:
@@ -28,8 +28,7 @@ def read_appveyor(env: Env) -> CIContext:
         target = env.branch("APPVEYOR_REPO_BRANCH")
         branch = source
         head = env.sha("APPVEYOR_PULL_REQUEST_HEAD_COMMIT")
-        merge_commit = commit if commit != head else None
-        commit = head
+        commit, merge_commit = head_and_merge(commit, head)
     elif env.is_true("APPVEYOR_REPO_TAG"):
         # On tag builds APPVEYOR_REPO_BRANCH holds the tag name, not a branch.
         tag = env.get("APPVEYOR_REPO_TAG_NAME")

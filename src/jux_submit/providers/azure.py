@@ -9,6 +9,7 @@ from jux_submit.models import CIContext
 from jux_submit.providers.base import (
     Env,
     Provider,
+    head_and_merge,
     plain_branch,
     quote_segment,
     repository_path,
@@ -47,8 +48,7 @@ def read_azure(env: Env) -> CIContext:
         branch = source
         # The build runs on refs/pull/N/merge: BUILD_SOURCEVERSION is that merge commit.
         head = env.sha("SYSTEM_PULLREQUEST_SOURCECOMMITID")
-        commit = head
-        merge_commit = version if version != head else None
+        commit, merge_commit = head_and_merge(version, head)
     elif tag_from_ref(source_ref):
         tag = tag_from_ref(source_ref)
     else:

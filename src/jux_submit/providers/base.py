@@ -34,6 +34,15 @@ def is_sha(value: str | None) -> bool:
     return bool(value) and _SHA_RE.match(value or "") is not None
 
 
+def head_and_merge(tested: str | None, head: str | None) -> tuple[str | None, str | None]:
+    """(commit, merge_commit) for a pull-request build that tests ``tested``.
+
+    Where the CI tests a synthetic merge, the commit users care about is the PR head; the
+    merge SHA goes to ``merge_commit`` (None when both are the same commit).
+    """
+    return head, (tested if tested != head else None)
+
+
 def plain_branch(value: str | None) -> str | None:
     """The plain branch name in ``value``, or None when it names no branch.
 

@@ -16,6 +16,7 @@ from jux_submit.models import CIContext
 from jux_submit.providers.base import (
     Env,
     Provider,
+    head_and_merge,
     is_sha,
     join_url,
     plain_branch,
@@ -95,8 +96,7 @@ def read_github(env: Env, provider_id: str = "github-actions") -> CIContext:
             tests_merge = event_name in _MERGE_REF_EVENTS
         if tests_merge:
             # GITHUB_SHA is the merge of head into base; the head SHA is in the payload only.
-            merge_commit = sha if sha != head_sha else None
-            commit = head_sha
+            commit, merge_commit = head_and_merge(sha, head_sha)
         else:
             # pull_request_target: GITHUB_SHA is the base branch tip, not the pull request;
             # without the payload, git tells what was checked out. Gitea builds refs/pull/N/head.

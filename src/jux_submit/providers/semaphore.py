@@ -6,7 +6,7 @@ Variables: https://docs.semaphoreci.com/reference/env-vars
 from __future__ import annotations
 
 from jux_submit.models import CIContext
-from jux_submit.providers.base import Env, Provider, join_url, repository_path
+from jux_submit.providers.base import Env, Provider, head_and_merge, join_url, repository_path
 
 
 def is_semaphore(env: Env) -> bool:
@@ -37,8 +37,7 @@ def read_semaphore(env: Env) -> CIContext:
         target = env.branch("SEMAPHORE_GIT_BRANCH")
         branch = source
         head = env.sha("SEMAPHORE_GIT_PR_SHA")
-        merge_commit = commit if commit != head else None
-        commit = head
+        commit, merge_commit = head_and_merge(commit, head)
     elif ref_type == "tag" or env.get("SEMAPHORE_GIT_TAG_NAME"):
         tag = env.get("SEMAPHORE_GIT_TAG_NAME")
     else:

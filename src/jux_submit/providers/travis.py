@@ -6,7 +6,7 @@ Variables: https://docs.travis-ci.com/user/environment-variables/#default-enviro
 from __future__ import annotations
 
 from jux_submit.models import CIContext
-from jux_submit.providers.base import Env, Provider, workspace_from
+from jux_submit.providers.base import Env, Provider, head_and_merge, workspace_from
 
 
 def is_travis(env: Env) -> bool:
@@ -28,8 +28,7 @@ def read_travis(env: Env) -> CIContext:
         target = env.branch("TRAVIS_BRANCH")
         branch = source
         head = env.sha("TRAVIS_PULL_REQUEST_SHA")
-        merge_commit = commit if commit != head else None
-        commit = head
+        commit, merge_commit = head_and_merge(commit, head)
     elif env.get("TRAVIS_TAG"):
         tag = env.get("TRAVIS_TAG")
     else:
