@@ -125,23 +125,17 @@ def _run(args: list[str], env: dict[str, str], out: TextIO, err: TextIO, redact:
     if settings.command is Command.DETECT:
         return _detect(settings, out, redactor)
     if settings.command is Command.PACKAGE:
-        from jux_submit.package import run_package_command
-
-        return run_package_command(settings, out, redactor)
-    if settings.command is Command.RESUBMIT:
-        from jux_submit.outbox import run_resubmit_command
-
-        return run_resubmit_command(settings, out, redactor)
-    return _submit(settings, out, redactor)
+        return _package(settings, out, redactor)
+    return _send(settings, out, redactor)
 
 
 def _detect(settings: Settings, out: TextIO, redact: Redactor) -> int:
     import json
 
-    from jux_submit.pipeline import resolve_context
+    from jux_submit.commands.detect import run_detect
     from jux_submit.report.console import render_context
 
-    context = resolve_context(settings)
+    context = run_detect(settings)
     if settings.as_json:
         out.write(redact(json.dumps(context.to_dict(), indent=2)) + "\n")
     else:
@@ -149,22 +143,44 @@ def _detect(settings: Settings, out: TextIO, redact: Redactor) -> int:
     return 0
 
 
-def _submit(settings: Settings, out: TextIO, redact: Redactor) -> int:
+def _package(settings: Settings, out: TextIO, redact: Redactor) -> int:
+    from jux_submit.commands.package import run_package
+    from jux_submit.errors import ExitCode
+    from jux_submit.settings import IfNoFilesFound
+
+    report = run_package(settings)
+    out.write(redact("\n".join(report.lines) + "\n"))
+    if report.no_reports:
+        is_error = settings.if_no_files_found is IfNoFilesFound.ERROR
+        return int(ExitCode.NO_REPORTS if is_error else ExitCode.OK)
+    return int(ExitCode.REPORTS_FAILED if report.failed else ExitCode.OK)
+
+
+def _send(settings: Settings, out: TextIO, redact: Redactor) -> int:
+    """``submit`` and ``resubmit``: run the command, then hand its summary to every reporter
+    (console, JSON, and the CI's own)."""
     import logging
     from pathlib import Path
 
-    from jux_submit import pipeline
     from jux_submit.report import ci_reporters
     from jux_submit.report.console import render_text
     from jux_submit.report.json_report import render_json
+    from jux_submit.settings import Command
 
     reporters = ci_reporters(settings.environ, redact)
     for reporter in reporters:
         reporter.start(settings)
     try:
-        summary = pipeline.run(settings)
-        if summary.no_reports:
-            _warn_no_reports(settings)
+        if settings.command is Command.RESUBMIT:
+            from jux_submit.commands.resubmit import run_resubmit
+
+            summary = run_resubmit(settings)
+        else:
+            from jux_submit.commands.submit import run_submit
+
+            summary = run_submit(settings)
+            if summary.no_reports:
+                _warn_no_reports(settings)
     finally:
         for reporter in reporters:
             reporter.end_logs()  # close the log group/section before the summary prints

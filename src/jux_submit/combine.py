@@ -17,7 +17,7 @@ from jux_submit.models import Counts, Payload, PayloadMode, ValidReport
 
 if TYPE_CHECKING:
     from jux_submit.enrich import Metadata
-    from jux_submit.package import PackagingPlan
+    from jux_submit.prepare import PackagingPlan
     from jux_submit.settings import Mode, Settings
 
 SOURCE_FILE = "jux:source_file"
@@ -114,8 +114,8 @@ def prepare_combined_payload(
     raw, or one package carrying every report's attachments (``--mode`` decides, as for a
     single report). Raises what ``combine_reports`` raises."""
     from jux_submit.enrich import Splice, plan_properties, splice_properties
-    from jux_submit.package import PackagingPlan, decide_mode
     from jux_submit.payload import build_package_payload, raw_payload_from_bytes
+    from jux_submit.prepare import PackagingPlan, decide_mode
 
     combined = combine_reports(reports, huge_tree=settings.huge_xml)
     add, remove = plan_properties(combined.first_suite_properties, metadata, None)

@@ -122,6 +122,16 @@ def _known_real(entry: os.DirEntry[str]) -> str | None:
         return None
 
 
+def printable(relpath: str) -> str:
+    """A path as text every output can carry: bytes that are not UTF-8 (kept by the
+    filesystem as surrogate escapes) become U+FFFD."""
+    try:
+        relpath.encode("utf-8")
+    except UnicodeEncodeError:
+        return relpath.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return relpath
+
+
 def discover_reports(
     patterns: Sequence[str], root: Path, *, extra_skip: Sequence[str] = ()
 ) -> Discovery:
@@ -153,6 +163,7 @@ def discover_reports(
 
     def consider(relpath: str, path: Path, real: str | None = None) -> None:
         """``real``: the path's known real path (saves ``realpath``'s lstat per component)."""
+        relpath = printable(relpath)
         try:
             info = path.stat()
         except PermissionError:

@@ -298,6 +298,10 @@ def splice_properties(
         tag = _next_tag(data, pos)
         if tag.kind != "end" and _local(tag.name) == b"testsuite":
             break
+        if _local(tag.name) == b"testsuites" and tag.kind in ("end", "empty"):
+            # a <testsuites> root without any suite (jest-junit, go-junit-report for zero
+            # tests): the metadata goes into an empty suite of its own
+            return _add_empty_suite(data, tag, add, encoding)
         pos = tag.end
 
     suite_indent = _line_start_indent(data, tag.start)
@@ -350,6 +354,42 @@ def splice_properties(
         + b"</properties>"
     )
     return Splice(data[: tag.end] + block, tag.end)
+
+
+EMPTY_SUITE_NAME = "(no test suites)"
+
+
+def _add_empty_suite(
+    data: bytes, tag: _Tag, add: Sequence[tuple[str, str]], encoding: str
+) -> Splice:
+    """Insert ``<testsuite tests="0">`` carrying the properties into a ``<testsuites>`` root
+    that has none (``tag`` is its end tag, or the root itself when self-closing)."""
+    if not add:
+        return Splice(b"", 0)
+    indent = _line_start_indent(data, tag.start) + b"  "
+    props = b"".join(
+        b"\n" + indent + b"    " + _property_element(n, v, encoding) for n, v in add
+    )
+    suite = (
+        b"\n"
+        + indent
+        + f'<testsuite name="{EMPTY_SUITE_NAME}" tests="0" failures="0" errors="0" '
+        'skipped="0">'.encode(encoding)
+        + b"\n"
+        + indent
+        + b"  <properties>"
+        + props
+        + b"\n"
+        + indent
+        + b"  </properties>\n"
+        + indent
+        + b"</testsuite>\n"
+    )
+    if tag.kind == "empty":
+        slash = data.rindex(b"/", tag.start, tag.end)
+        closing = b"</" + tag.name + b">"
+        return Splice(data[:slash].rstrip() + b">" + suite + closing, tag.end)
+    return Splice(data[: tag.start].rstrip() + suite, tag.start)
 
 
 def _edit_properties(  # noqa: PLR0917 - private helper of splice_properties

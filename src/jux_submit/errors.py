@@ -28,8 +28,6 @@ class JuxError(Exception):
 
     kind = "error"
     exit_code: ExitCode = ExitCode.REPORTS_FAILED
-    #: True when sending the same bytes again later could succeed (network, 5xx, 429, auth).
-    is_retryable = False
 
     def __init__(
         self,
@@ -71,82 +69,132 @@ class InterruptedRunError(JuxError):
 
 
 class SubmitFailedError(JuxError):
-    """A report was not accepted by the server."""
+    """A report was not accepted by the server.
+
+    The one rule on what happens next lives here, on the classes: ``is_kept`` says whether the
+    submission is kept in the outbox to be sent again (everything but a refusal of the content
+    itself), ``is_server_level`` whether the failure says the server cannot be used at all
+    (unreachable, wrong URL, wrong key), which counts toward stopping the run early. Whether a
+    request is retried within the run is the transport's retry policy (CONTRACT.md).
+    """
 
     kind = "submit-failed"
+    is_kept = True
+    is_server_level = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        suggestions: tuple[str, ...] = (),
+        http_status: int | None = None,
+        attempts: int | None = None,
+        is_possible_duplicate: bool = False,
+        is_server_level: bool | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint, suggestions=suggestions, http_status=http_status)
+        #: requests made for this report (None: not known)
+        self.attempts = attempts
+        #: an attempt timed out after the body was sent: the server may have stored it
+        self.is_possible_duplicate = is_possible_duplicate
+        if is_server_level is not None:
+            self.is_server_level = is_server_level
 
 
 class ConnectionFailedError(SubmitFailedError):
     """The server could not be reached (refused, DNS, reset)."""
 
     kind = "connection"
-    is_retryable = True
+    is_server_level = True
 
 
 class TLSError(SubmitFailedError):
     """The TLS handshake or certificate check failed."""
 
     kind = "tls"
-    is_retryable = True
+    is_server_level = True
 
 
 class SubmitTimeoutError(SubmitFailedError):
-    """The server did not answer within the timeout."""
+    """The server did not answer within the timeout (server-level when even connecting timed
+    out: set per instance)."""
 
     kind = "timeout"
-    is_retryable = True
 
 
 class DeadlineExceededError(SubmitFailedError):
     """The run's overall deadline passed before this report could be accepted."""
 
     kind = "deadline"
-    is_retryable = True
 
 
 class AuthenticationError(SubmitFailedError):
     """401/403: the API key is missing, wrong or revoked."""
 
     kind = "auth"
-    is_retryable = True
+    is_server_level = True
 
 
 class RateLimitedError(SubmitFailedError):
     """429 after every retry."""
 
     kind = "rate-limited"
-    is_retryable = True
 
 
 class ServerError(SubmitFailedError):
     """5xx after every retry."""
 
     kind = "server"
-    is_retryable = True
 
 
 class RedirectError(SubmitFailedError):
     """The server answered a POST with a redirect, which is never followed."""
 
     kind = "redirect"
+    is_server_level = True
 
 
 class UnexpectedResponseError(SubmitFailedError):
-    """A status or body the contract does not describe."""
+    """A status or body the contract does not describe (an HTML 200 from a login page or a
+    catch-all proxy, a 201 without a test run id): never counted as accepted."""
 
     kind = "unexpected-response"
+
+
+class NotJuxAPIError(UnexpectedResponseError):
+    """A success status whose answer is not the contract's (201 + JSON with ``test_run_id``):
+    the URL most likely points at something other than a Jux API."""
+
+    kind = "not-jux-api"
+    is_server_level = True
+
+
+class EndpointNotFoundError(SubmitFailedError):
+    """404 on an endpoint: the URL's path is wrong."""
+
+    kind = "not-found"
+    is_server_level = True
+
+
+class ServerUnavailableError(SubmitFailedError):
+    """Not sent: earlier reports of this run showed the server cannot be used right now."""
+
+    kind = "not-sent"
 
 
 class ReportRejectedError(SubmitFailedError):
     """400: the server refused the report's content (invalid XML, missing metadata)."""
 
     kind = "rejected"
+    is_kept = False
 
 
 class PackageError(SubmitFailedError):
     """Base for package (``.jxz``) submission errors (ADR-0005)."""
 
     kind = "package"
+    is_kept = False
 
 
 class InvalidPackageError(PackageError):
@@ -167,8 +215,13 @@ class PackageVerificationError(PackageError):
     kind = "package-verification"
 
 
+class OutboxBusyError(SubmitFailedError):
+    """Another run kept the outbox's one-sender lock for longer than this run's deadline."""
+
+    kind = "outbox-busy"
+
+
 class InterruptedSubmitError(SubmitFailedError):
     """The run was cancelled before this report was accepted."""
 
     kind = "interrupted"
-    is_retryable = True

@@ -7,6 +7,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from jux_submit.errors import InvalidPackageError, ReportRejectedError
+
 
 @dataclass(frozen=True)
 class CIContext:
@@ -78,6 +80,36 @@ class PayloadMode(StrEnum):
 
 
 @dataclass(frozen=True)
+class Endpoint:
+    """Where one kind of payload goes (CONTRACT.md): the path below the server root, the body's
+    content type, the outbox file suffix and the error a 400 there means."""
+
+    mode: PayloadMode
+    path: str
+    content_type: str
+    suffix: str
+    rejection: type[ReportRejectedError] | type[InvalidPackageError]
+
+    @property
+    def what(self) -> str:
+        return "package" if self.mode is PayloadMode.PACKAGE else "report"
+
+
+RAW_ENDPOINT = Endpoint(
+    PayloadMode.RAW, "/api/v1/junit/submit", "application/xml", ".xml", ReportRejectedError
+)
+PACKAGE_ENDPOINT = Endpoint(
+    PayloadMode.PACKAGE,
+    "/api/v1/reports/package",
+    "application/vnd.jux.report+zip",
+    ".jxz",
+    InvalidPackageError,
+)
+#: The closed set of endpoints: an outbox entry names its kind, never a URL or a path.
+ENDPOINTS: dict[PayloadMode, Endpoint] = {e.mode: e for e in (RAW_ENDPOINT, PACKAGE_ENDPOINT)}
+
+
+@dataclass(frozen=True)
 class Counts:
     tests: int = 0
     failures: int = 0
@@ -143,13 +175,12 @@ class Payload:
     """What will be sent for one report (or one combined run).
 
     ``body`` holds the bytes in memory, or ``body_path`` names a file on disk holding them
-    (large reports are streamed from there). ``properties_added`` is what enrichment wrote.
+    (large reports are streamed from there; ``is_stored`` when that file is an outbox entry,
+    opened without following links). ``properties_added`` is what enrichment wrote.
     """
 
     mode: PayloadMode
     mode_reason: str
-    content_type: str
-    endpoint: str  # path relative to the server root, e.g. /api/v1/junit/submit
     size: int
     body: bytes | None = None
     body_path: Path | None = None
@@ -159,6 +190,20 @@ class Payload:
     warnings: tuple[str, ...] = ()
     entries: tuple[tuple[str, int], ...] = ()  # package entries and sizes, for dry runs
     sha256: str = ""
+    is_stored: bool = False
+
+    @property
+    def target(self) -> Endpoint:
+        return ENDPOINTS[self.mode]
+
+    @property
+    def endpoint(self) -> str:
+        """The path relative to the server root, e.g. ``/api/v1/junit/submit``."""
+        return ENDPOINTS[self.mode].path
+
+    @property
+    def content_type(self) -> str:
+        return ENDPOINTS[self.mode].content_type
 
 
 @dataclass(frozen=True)
@@ -193,6 +238,11 @@ class FileResult:
     is_file: bool = True  # False for a combined submission ("combined (N reports)")
     line: int | None = None  # for annotations: where the problem is in the file
     column: int | None = None
+    #: what the user should know beyond the status (a dry run's journal check, a stored copy
+    #: sent as it was built)
+    note: str | None = None
+    #: report files this result stands for (a combined submission: all it merged)
+    source_count: int = 1
 
     def with_status(self, status: Status, **changes: Any) -> FileResult:
         return replace(self, status=status, **changes)
@@ -213,8 +263,24 @@ class RunSummary:
     server_version: str | None = None
     patterns: tuple[str, ...] = field(default_factory=tuple)
 
+    #: the outbox folder; entries of earlier runs still pending there (a submit run), or every
+    #: entry still pending after the run (``resubmit``: None for a submit run)
+    outbox: str | None = None
+    pending_earlier: int = 0
+    pending_after: int | None = None
+    #: run-level notes (the server was unreachable, entries quarantined ...)
+    notes: tuple[str, ...] = ()
+
     def count(self, status: Status) -> int:
         return sum(1 for f in self.files if f.status is status)
+
+    def files_by_status(self) -> dict[str, int]:
+        """Report files per status; the numbers add up to the files found (a combined
+        submission counts every report it merged)."""
+        out = {s.value: 0 for s in Status}
+        for result in self.files:
+            out[result.status.value] += result.source_count
+        return out
 
     @property
     def totals(self) -> Counts:

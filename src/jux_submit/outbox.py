@@ -1,56 +1,62 @@
-"""The outbox (submissions not accepted yet) and the journal (source files already accepted).
+"""The outbox: submissions not accepted yet, kept on disk as data, never as instructions.
 
-Issue 6, "Nothing lost, nothing leaked". A pending submission is the exact payload (``.xml`` or
-``.jxz``) plus a sidecar ``.json`` of the same stem, written atomically (temp file + rename).
-Before each request the payload is written ahead, so that a killed process leaves it behind:
-into a per-thread "in-flight slot" (one pre-created file overwritten in place, because creating
-files costs up to 1 ms on some disks) that the next run turns into an outbox entry.
-``journal.jsonl`` records each accepted source file (path + content hash) so that running the
-same command again sends nothing twice. ``jux-submit resubmit [DIR]`` sends pending entries
-again.
+An entry is the exact payload (``<stem>.xml`` or ``<stem>.jxz``) plus a sidecar ``<stem>.json``
+naming its kind (raw or package, a closed set), its hashes and its state. Where an entry is
+sent is decided by the current settings, never by anything stored. Every sidecar is checked
+against its schema, every payload is opened without following links and checked against its
+hash; anything else found in the folder is moved to ``quarantine/`` with a warning. Files are
+written 0600 in a 0700 folder, atomically (temp file + rename). One process at a time sends
+from an outbox (``lock``). Before each request a payload held in memory is written ahead into
+a per-thread "in-flight slot" (one pre-created file overwritten in place: creating files costs
+up to 1 ms on some disks), which the next run turns into an entry if the process died.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import logging
 import os
 import re
+import stat
 import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any
 
 from jux_submit import __version__
-from jux_submit.errors import JuxError, PackageError, ReportRejectedError
-from jux_submit.models import FileError, FileResult, Payload, PayloadMode, Status
-from jux_submit.payload import PACKAGE_CONTENT_TYPE, PACKAGE_ENDPOINT, open_body
-
-if TYPE_CHECKING:
-    from jux_submit.redact import Redactor
-    from jux_submit.settings import Settings
+from jux_submit.errors import JuxError
+from jux_submit.models import ENDPOINTS, Payload, PayloadMode
 
 log = logging.getLogger("jux_submit")
 
-JOURNAL_NAME = "journal.jsonl"
-SLOT_GLOB = ".inflight-*.slot"
-SLOT_MAGIC = b"JUXSLOT1 "
+SIDECAR_SCHEMA = 2
 REJECTED_DIR = "rejected"
-LOCK_NAME = ".resubmit.lock"
-SIDECAR_SCHEMA = 1
-LEFTOVER_AGE = 600.0  # seconds before a payload without sidecar counts as a killed write
+QUARANTINE_DIR = "quarantine"
+LOCK_NAME = ".lock"
+JOURNAL_NAME = "journal.jsonl"
+SLOT_PREFIX = ".inflight-"
+SLOT_SUFFIX = ".slot"
+SLOT_MAGIC = b"JUXSLOT2 "
+#: payloads up to this size are read into memory (and hash-checked there) before sending
+IN_MEMORY_LIMIT = 8 * 1024 * 1024
+_MAX_SIDECAR = 1024 * 1024
 _CHUNK = 1024 * 1024
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_STEM_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,100}-[0-9a-f]{16}\Z")
+_HEX64 = re.compile(r"[0-9a-f]{64}\Z")
+_OWN_NAMES = frozenset({JOURNAL_NAME, LOCK_NAME, REJECTED_DIR, QUARANTINE_DIR})
 
 POSSIBLE_DUPLICATE_WARNING = (
-    "an earlier run was stopped while this exact report was being sent; if the server stored "
-    "it then and does not honour Idempotency-Key, it is now stored twice"
+    "an earlier attempt at this report may have reached the server (a run was stopped or timed "
+    "out while sending it); if the server stored it then and does not honour Idempotency-Key, "
+    "it is now stored twice"
 )
 
 
@@ -62,45 +68,163 @@ class EntryState(StrEnum):
     REJECTED = "rejected"  # refused for its content (kept under rejected/ for inspection)
 
 
-def is_content_rejection(error: JuxError) -> bool:
-    """True when the server refused the report itself (400, 413 without Retry-After, 422):
-    sending the same bytes again cannot help. Everything else is kept in the outbox."""
-    return isinstance(error, ReportRejectedError | PackageError)
+class OutboxTrustError(Exception):
+    """What is on disk is not an entry this tool wrote (or it changed since)."""
 
 
-def hash_file(path: Path) -> str:
-    """SHA-256 of a file's content (streamed; bounded memory)."""
-    with path.open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
-
-
-@dataclass(frozen=True)
-class SourceKey:
-    """One source file as the journal knows it: path relative to the workspace + content hash."""
-
-    path: str
-    sha256: str
-
-    @property
-    def stem(self) -> str:
-        """The outbox file stem: readable name plus a hash of the key (stable across runs)."""
-        name = self.path.replace("\\", "/").rsplit("/", 1)[-1]
-        if name.lower().endswith(".xml"):
-            name = name[:-4]
-        name = _UNSAFE.sub("_", name).strip("._")[:60] or "report"
-        digest = hashlib.sha256(f"{self.path}\0{self.sha256}".encode()).hexdigest()[:16]
-        return f"{name}-{digest}"
+def entry_stem(source_path: str, source_sha256: str) -> str:
+    """The file stem of an entry: a readable name plus a hash of the source path and content
+    (one entry per version of a report; stable across runs)."""
+    name = source_path.replace("\\", "/").rsplit("/", 1)[-1]
+    if name.lower().endswith(".xml"):
+        name = name[:-4]
+    name = _UNSAFE.sub("_", name).strip("._-")[:60] or "report"
+    digest = hashlib.sha256(f"{source_path}\0{source_sha256}".encode()).hexdigest()[:16]
+    return f"{name}-{digest}"
 
 
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _write_atomic(dest: Path, chunks: Iterator[bytes]) -> None:
-    """Write to a temp file in the same folder, then rename over ``dest``."""
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+@dataclass(frozen=True)
+class OutboxEntry:
+    """A pending submission on disk, as its validated sidecar describes it."""
+
+    folder: Path
+    stem: str
+    mode: PayloadMode
+    state: EntryState
+    size: int
+    payload_sha256: str
+    source_path: str  # "" when unknown; a label and a lookup key, never opened from here
+    source_sha256: str
+    key: str  # the journal key, "" when the submission is not journaled
+    attempts: int = 0
+    possible_duplicate: bool = False
+    created: str = ""
+    error: dict[str, str] | None = None
+
+    @property
+    def payload_path(self) -> Path:
+        return self.folder / f"{self.stem}{ENDPOINTS[self.mode].suffix}"
+
+    @property
+    def sidecar_path(self) -> Path:
+        return self.folder / f"{self.stem}.json"
+
+    @property
+    def label(self) -> str:
+        return self.source_path or self.payload_path.name
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema_version": SIDECAR_SCHEMA,
+            "kind": self.mode.value,
+            "state": self.state.value,
+            "size": self.size,
+            "payload_sha256": self.payload_sha256,
+            "source_path": self.source_path,
+            "source_sha256": self.source_sha256,
+            "key": self.key,
+            "attempts": self.attempts,
+            "possible_duplicate": self.possible_duplicate,
+            "created": self.created,
+            "updated": _now(),
+            "error": self.error,
+            "tool": f"jux-submit {__version__}",
+        }
+
+
+def _text(meta: dict[str, Any], name: str, *, limit: int = 4096) -> str:
+    value = meta.get(name, "")
+    if not isinstance(value, str) or len(value) > limit or "\0" in value:
+        raise OutboxTrustError(f"'{name}' is not a short text")
+    return value
+
+
+def _hex(meta: dict[str, Any], name: str, *, optional: bool = False) -> str:
+    value = meta.get(name, "")
+    if optional and value == "":
+        return ""
+    if not isinstance(value, str) or not _HEX64.match(value):
+        raise OutboxTrustError(f"'{name}' is not a SHA-256 hex digest")
+    return value
+
+
+def _count(meta: dict[str, Any], name: str) -> int:
+    value = meta.get(name, 0)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise OutboxTrustError(f"'{name}' is not a count")
+    return value
+
+
+def parse_sidecar(folder: Path, stem: str, data: bytes) -> OutboxEntry:
+    """The entry a sidecar describes, after checking it field by field. Raises
+    ``OutboxTrustError`` naming the first problem."""
+    if not _STEM_RE.match(stem):
+        raise OutboxTrustError("its file name is not one this tool writes")
     try:
-        with tmp.open("wb") as handle:
+        meta = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise OutboxTrustError("not valid JSON") from None
+    if not isinstance(meta, dict):
+        raise OutboxTrustError("not a JSON object")
+    if meta.get("schema_version") != SIDECAR_SCHEMA:
+        raise OutboxTrustError(f"unknown schema_version {meta.get('schema_version')!r}")
+    try:
+        mode = PayloadMode(str(meta.get("kind")))
+    except ValueError:
+        raise OutboxTrustError("'kind' is neither raw nor package") from None
+    try:
+        state = EntryState(str(meta.get("state")))
+    except ValueError:
+        raise OutboxTrustError("unknown 'state'") from None
+    if state is EntryState.REJECTED:
+        raise OutboxTrustError("a rejected entry outside rejected/")
+    error = meta.get("error")
+    if error is not None and not (
+        isinstance(error, dict)
+        and all(isinstance(k, str) and isinstance(v, str) for k, v in error.items())
+    ):
+        raise OutboxTrustError("'error' is not an object of texts")
+    possible = meta.get("possible_duplicate", False)
+    if not isinstance(possible, bool):
+        raise OutboxTrustError("'possible_duplicate' is not true or false")
+    return OutboxEntry(
+        folder=folder,
+        stem=stem,
+        mode=mode,
+        state=state,
+        size=_count(meta, "size"),
+        payload_sha256=_hex(meta, "payload_sha256"),
+        source_path=_text(meta, "source_path"),
+        source_sha256=_hex(meta, "source_sha256", optional=True),
+        key=_hex(meta, "key", optional=True),
+        attempts=_count(meta, "attempts"),
+        possible_duplicate=possible,
+        created=_text(meta, "created", limit=40),
+        error=error,
+    )
+
+
+def _open_plain(path: Path) -> int:
+    """An fd on ``path`` read-only, refusing links and anything but a single-link regular file."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NOCTTY", 0))
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+        os.close(fd)
+        raise OutboxTrustError("not a plain file (a link or a special file)")
+    return fd
+
+
+def _write_atomic(dest: Path, chunks: Iterable[bytes]) -> None:
+    """Write to a 0600 temp file in the same folder, then rename over ``dest``."""
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(tmp, flags, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as handle:
             for chunk in chunks:
                 handle.write(chunk)
         tmp.replace(dest)
@@ -108,16 +232,6 @@ def _write_atomic(dest: Path, chunks: Iterator[bytes]) -> None:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
-
-
-def _payload_chunks(payload: Payload) -> Iterator[bytes]:
-    body = open_body(payload)
-    if isinstance(body, bytes):
-        yield body
-        return
-    with body:
-        while chunk := body.read(_CHUNK):
-            yield chunk
 
 
 def _parse_slot(record: bytes) -> tuple[dict[str, Any], bytes] | None:
@@ -141,176 +255,347 @@ def _parse_slot(record: bytes) -> tuple[dict[str, Any], bytes] | None:
     return meta, body
 
 
-@dataclass(frozen=True)
-class OutboxEntry:
-    """A pending submission on disk: the payload file and its sidecar's content."""
-
-    payload_path: Path
-    sidecar_path: Path
-    meta: dict[str, Any] = field(hash=False)
-
-    @property
-    def state(self) -> EntryState:
-        try:
-            return EntryState(self.meta.get("state", EntryState.PENDING))
-        except ValueError:
-            return EntryState.PENDING
-
-    @property
-    def source(self) -> SourceKey:
-        return SourceKey(
-            str(self.meta.get("source_path", "")), str(self.meta.get("source_sha256", ""))
-        )
-
-    def to_payload(self) -> Payload:
-        """The payload to send again: the stored bytes, streamed from the file."""
-        endpoint = str(self.meta.get("endpoint") or "")
-        is_package = endpoint == PACKAGE_ENDPOINT
-        return Payload(
-            mode=PayloadMode.PACKAGE if is_package else PayloadMode.RAW,
-            mode_reason="from the outbox",
-            content_type=str(self.meta.get("content_type") or ""),
-            endpoint=endpoint,
-            size=self.payload_path.stat().st_size,
-            body_path=self.payload_path,
-            sha256=str(self.meta.get("payload_sha256") or ""),
-        )
-
-
-def server_label(root: str | None) -> str:
-    """The server a journal record belongs to: its root URL without any user:password@."""
-    if not root:
-        return ""
-    scheme, sep, rest = root.partition("://")
-    host, slash, path = rest.partition("/")
-    return f"{scheme}{sep}{host.rsplit('@', 1)[-1]}{slash}{path}"
-
-
-class Journal:
-    """Source files accepted by one server from this workspace (append-only
-    ``journal.jsonl``; each line names its server, so another server starts from scratch).
-
-    Loaded once per run; a lookup hashes the file only when its path is already in the
-    journal, so the normal case (nothing recorded yet for that path) costs a dict lookup.
-    """
-
-    def __init__(self, folder: Path, server: str | None) -> None:
-        self.path = folder / JOURNAL_NAME
-        self.server = server_label(server)
-        self._lock = threading.Lock()
-        self._accepted: dict[str, dict[str, str]] = {}
-        self._fd: int | None = None
-        self._load()
-
-    def _load(self) -> None:
-        try:
-            text = self.path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return
-        for line in text.splitlines():
-            try:
-                record = json.loads(line)
-            except ValueError:  # a line cut short by a killed process
-                continue
-            if not isinstance(record, dict) or record.get("server", "") != self.server:
-                continue
-            if record.get("path") and record.get("sha256"):
-                by_hash = self._accepted.setdefault(str(record["path"]), {})
-                by_hash[str(record["sha256"])] = str(record.get("test_run_id") or "")
-
-    def has_path(self, path: str) -> bool:
-        return path in self._accepted
-
-    def accepted_run(self, key: SourceKey) -> str | None:
-        """The test run id (``""`` when unknown) if ``key`` was accepted before, else None."""
-        return self._accepted.get(key.path, {}).get(key.sha256)
-
-    def record(self, key: SourceKey, test_run_id: str | None) -> None:
-        """Append one accepted source file (one ``write`` of one line, under a lock)."""
-        line = json.dumps(
-            {
-                "path": key.path,
-                "server": self.server,
-                "sha256": key.sha256,
-                "test_run_id": test_run_id,
-                "time": _now(),
-            },
-            sort_keys=True,
-        )
-        with self._lock:
-            self._accepted.setdefault(key.path, {})[key.sha256] = test_run_id or ""
-            if self._fd is None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            os.write(self._fd, (line + "\n").encode("utf-8"))
-
-    def close(self) -> None:
-        with self._lock:
-            if self._fd is not None:
-                os.close(self._fd)
-                self._fd = None
-
-
 class Outbox:
-    """The outbox folder: write ahead, update after a failure, remove after a 201."""
+    """The outbox folder. Every method that writes needs ``lock`` held (one sender at a time)."""
 
     def __init__(self, folder: Path, redact: Callable[[str], str] = str) -> None:
         self.folder = folder
         self._redact = redact
-        self._made = False
         #: report path -> payload file, for entries written during this run
         self.written: dict[str, str] = {}
         #: report path -> what its thread's in-flight slot holds
-        self.held: dict[str, tuple[Payload, SourceKey]] = {}
+        self.held: dict[str, tuple[Payload, dict[str, Any]]] = {}
         self._local = threading.local()
         self._slots: list[tuple[int, Path]] = []
         self._slots_lock = threading.Lock()
-        self._earlier: set[str] | None = None  # sidecars present when first asked
+        self._index: dict[tuple[str, str], OutboxEntry] | None = None
+        self._ready = False
+
+    # --- the folder and its lock ----------------------------------------------------------
+    def problem(self) -> str | None:
+        """Why the folder cannot be used (it is a symbolic link, or not a folder), or None."""
+        try:
+            info = os.lstat(self.folder)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            return str(exc.strerror or exc)
+        if stat.S_ISLNK(info.st_mode):
+            return "it is a symbolic link (not followed: it could lead anywhere)"
+        if not stat.S_ISDIR(info.st_mode):
+            return "it is not a folder"
+        return None
+
+    def ensure(self) -> None:
+        """Create the folder 0700 (tightening it when it is ours). Raises ``OSError``."""
+        if self._ready:
+            return
+        problem = self.problem()
+        if problem is not None:
+            raise OSError(f"{self.folder}: {problem}")
+        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = os.lstat(self.folder)
+        if info.st_uid == os.geteuid() and stat.S_IMODE(info.st_mode) & 0o077:
+            self.folder.chmod(0o700)
+        self._ready = True
+
+    @contextlib.contextmanager
+    def lock(
+        self, *, until: float, is_stopping: Callable[[], bool] = lambda: False
+    ) -> Iterator[bool]:
+        """Hold the outbox's one-sender lock; waits for another process holding it until the
+        monotonic time ``until``. Yields False when it could not be taken (the folder is
+        unusable, or another run kept it too long)."""
+        try:
+            self.ensure()
+            flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+            fd = os.open(self.folder / LOCK_NAME, flags, 0o600)
+        except OSError as exc:
+            log.warning("the outbox %s cannot be used: %s", self.folder, exc.strerror or exc)
+            yield False
+            return
+        try:
+            told = False
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if not told:
+                        log.warning(
+                            "another jux-submit run is sending from %s: waiting for it",
+                            self.folder,
+                        )
+                        told = True
+                    if time.monotonic() >= until or is_stopping():
+                        yield False
+                        return
+                    time.sleep(0.05)
+            yield True
+        finally:
+            os.close(fd)
+
+    # --- reading what is there -------------------------------------------------------------
+    def quarantine(self, names: Iterable[str], reason: str) -> None:
+        """Move the named files of the folder to ``quarantine/`` (links are moved, never
+        followed) and say so once."""
+        target = self.folder / QUARANTINE_DIR
+        moved: list[str] = []
+        for name in names:
+            source = self.folder / name
+            if not os.path.lexists(source):
+                continue
+            try:
+                target.mkdir(mode=0o700, exist_ok=True)
+                dest = target / name
+                n = 2
+                while os.path.lexists(dest):
+                    dest = target / f"{name}.{n}"
+                    n += 1
+                source.rename(dest)
+                moved.append(name)
+            except OSError as exc:
+                log.warning("cannot quarantine %s: %s", source, exc.strerror or exc)
+        if moved:
+            log.warning(
+                "outbox: moved %s to %s: %s; it was not sent",
+                ", ".join(moved),
+                target,
+                reason,
+            )
+
+    def _read_sidecar(self, stem: str) -> OutboxEntry:
+        fd = _open_plain(self.folder / f"{stem}.json")
+        with os.fdopen(fd, "rb") as handle:
+            data = handle.read(_MAX_SIDECAR + 1)
+        if len(data) > _MAX_SIDECAR:
+            raise OutboxTrustError("too large for a sidecar")
+        entry = parse_sidecar(self.folder, stem, data)
+        try:
+            info = os.lstat(entry.payload_path)
+        except FileNotFoundError:
+            raise OutboxTrustError("its payload file is missing") from None
+        if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+            raise OutboxTrustError("its payload is not a plain file (a link or a special file)")
+        if info.st_size != entry.size:
+            raise OutboxTrustError("its payload's size differs from the recorded one")
+        return entry
+
+    def pending(self) -> list[OutboxEntry]:
+        """Every pending entry, sorted by source path, after checking each one; whatever is
+        not a valid entry is quarantined, leftovers of killed writes are removed."""
+        try:
+            names = sorted(p.name for p in self.folder.iterdir())
+        except OSError:
+            self._index = {}
+            return []
+        entries: list[OutboxEntry] = []
+        claimed: set[str] = set()
+        for name in names:
+            if not name.endswith(".json") or name.startswith("."):
+                continue
+            stem = name[: -len(".json")]
+            try:
+                entry = self._read_sidecar(stem)
+            except (OutboxTrustError, OSError) as exc:
+                payloads = [f"{stem}{e.suffix}" for e in ENDPOINTS.values()]
+                self.quarantine([name, *payloads], f"not a valid entry ({exc})")
+                claimed.update([name, *payloads])
+                continue
+            entries.append(entry)
+            claimed.update((name, entry.payload_path.name))
+        for name in names:
+            if name in claimed or name in _OWN_NAMES:
+                continue
+            if name.startswith(SLOT_PREFIX) and name.endswith(SLOT_SUFFIX):
+                continue  # a live run's slot (dead ones were recovered before)
+            path = self.folder / name
+            if name.startswith(".") and name.endswith(".tmp"):
+                with contextlib.suppress(OSError):  # a write cut short: incomplete, ours
+                    if os.lstat(path).st_mtime < time.time() - 60:
+                        path.unlink()
+                continue
+            self.quarantine([name], "not part of any outbox entry")
+        entries.sort(key=lambda e: (e.source_path, e.stem))
+        self._index = {(e.source_path, e.source_sha256): e for e in entries if e.source_sha256}
+        return entries
+
+    def entry_for_source(self, source_path: str, source_sha256: str) -> OutboxEntry | None:
+        """The pending entry an earlier run left for this version of this report, if any."""
+        if self._index is None:
+            self.pending()
+        return (self._index or {}).get((source_path, source_sha256))
+
+    def payload_of(self, entry: OutboxEntry) -> Payload:
+        """The stored payload, to send as it is: read (small) or streamed (large) from a
+        plain file, its content checked against the recorded hash. Raises
+        ``OutboxTrustError`` (quarantine it) or ``OSError``."""
+        fd = _open_plain(entry.payload_path)
+        with os.fdopen(fd, "rb") as handle:
+            if entry.size <= IN_MEMORY_LIMIT:
+                body = handle.read(entry.size + 1)
+                digest = hashlib.sha256(body).hexdigest()
+            else:
+                body = None
+                digest = hashlib.file_digest(handle, "sha256").hexdigest()
+        if digest != entry.payload_sha256:
+            raise OutboxTrustError("its payload does not match the recorded SHA-256")
+        return Payload(
+            mode=entry.mode,
+            mode_reason="from the outbox",
+            size=entry.size,
+            body=body,
+            body_path=None if body is not None else entry.payload_path,
+            sha256=entry.payload_sha256,
+            is_stored=True,
+        )
+
+    # --- writing ---------------------------------------------------------------------------
+    def write(
+        self,
+        payload: Payload,
+        chunks: Iterable[bytes],
+        *,
+        source_path: str,
+        source_sha256: str,
+        key: str,
+        state: EntryState,
+        possible_duplicate: bool = False,
+    ) -> OutboxEntry:
+        """Store ``payload``'s exact bytes (given as ``chunks``) and its sidecar; payload
+        first, so a sidecar always names a complete payload. Raises ``OSError``."""
+        self.ensure()
+        entry = OutboxEntry(
+            folder=self.folder,
+            stem=entry_stem(source_path, source_sha256 or payload.sha256),
+            mode=payload.mode,
+            state=state,
+            size=payload.size,
+            payload_sha256=payload.sha256,
+            source_path=source_path,
+            source_sha256=source_sha256,
+            key=key,
+            possible_duplicate=possible_duplicate,
+            created=_now(),
+        )
+        _write_atomic(entry.payload_path, chunks)
+        self._write_sidecar(entry)
+        self.written[source_path] = str(entry.payload_path)
+        return entry
+
+    def _write_sidecar(self, entry: OutboxEntry) -> None:
+        text = self._redact(json.dumps(entry.to_json(), indent=2, sort_keys=True)) + "\n"
+        _write_atomic(entry.sidecar_path, (text.encode("utf-8"),))
+
+    def update(
+        self,
+        entry: OutboxEntry,
+        *,
+        error: JuxError | None,
+        attempts: int,
+        possible_duplicate: bool = False,
+    ) -> OutboxEntry:
+        """Rewrite the sidecar after a failed attempt (the payload is untouched): pending."""
+        updated = replace(
+            entry,
+            state=EntryState.PENDING,
+            attempts=entry.attempts + attempts,
+            possible_duplicate=entry.possible_duplicate or possible_duplicate,
+            error=None
+            if error is None
+            else {"kind": error.kind, "message": self._redact(error.message)},
+        )
+        self._write_sidecar(updated)
+        return updated
+
+    def remove(self, entry: OutboxEntry) -> None:
+        """Drop an entry (accepted, or replaced by a fresh copy): payload first, so that a
+        kill in between leaves a sidecar whose payload is missing, which is quarantined."""
+        for path in (entry.payload_path, entry.sidecar_path):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        if self.written.get(entry.source_path) == str(entry.payload_path):
+            self.written.pop(entry.source_path, None)
+        if self._index is not None:
+            self._index.pop((entry.source_path, entry.source_sha256), None)
+
+    def reject(self, entry: OutboxEntry, error: JuxError, attempts: int) -> Path:
+        """Move an entry the server refused for its content to ``rejected/``; returns where
+        its payload is now."""
+        target = self.folder / REJECTED_DIR
+        target.mkdir(mode=0o700, exist_ok=True)
+        moved = replace(
+            entry,
+            folder=target,
+            state=EntryState.REJECTED,
+            attempts=entry.attempts + attempts,
+            error={"kind": error.kind, "message": self._redact(error.message)},
+        )
+        text = self._redact(json.dumps(moved.to_json(), indent=2, sort_keys=True)) + "\n"
+        _write_atomic(moved.sidecar_path, (text.encode("utf-8"),))
+        entry.payload_path.replace(moved.payload_path)
+        with contextlib.suppress(FileNotFoundError):
+            entry.sidecar_path.unlink()
+        self.written.pop(entry.source_path, None)
+        return moved.payload_path
 
     # --- in-flight slots: the write-ahead of the normal case -------------------------------
     def _slot_fd(self) -> int:
         fd: int | None = getattr(self._local, "fd", None)
         if fd is None:
-            import fcntl
-
-            self._ensure(self.folder)
-            path = self.folder / f".inflight-{os.getpid()}-{threading.get_ident()}.slot"
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+            self.ensure()
+            path = self.folder / f"{SLOT_PREFIX}{os.getpid()}-{threading.get_ident()}{SLOT_SUFFIX}"
+            flags = os.O_RDWR | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+            fd = os.open(path, flags, 0o600)
             fcntl.flock(fd, fcntl.LOCK_EX)  # released when the process ends, however it ends
             self._local.fd = fd
             with self._slots_lock:
                 self._slots.append((fd, path))
         return fd
 
-    def hold(self, payload: Payload, key: SourceKey) -> None:
+    def hold(self, payload: Payload, *, source_path: str, source_sha256: str, key: str) -> None:
         """Write an in-memory payload ahead of its request into this thread's slot (no file
         is created after the first). Raises ``OSError``."""
         if payload.body is None:
             raise ValueError("only in-memory payloads go to a slot")
-        header = json.dumps(
-            {
-                "source_path": key.path,
-                "source_sha256": key.sha256,
-                "endpoint": payload.endpoint,
-                "content_type": payload.content_type,
-                "payload_sha256": payload.sha256,
-                "size": len(payload.body),
-            }
-        ).encode("utf-8")
-        data = header + b"\n" + payload.body
+        meta = {
+            "kind": payload.mode.value,
+            "payload_sha256": payload.sha256,
+            "source_path": source_path,
+            "source_sha256": source_sha256,
+            "key": key,
+        }
+        data = json.dumps(meta).encode("utf-8") + b"\n" + payload.body
         record = SLOT_MAGIC + b"%010d\n" % (len(SLOT_MAGIC) + 11 + len(data)) + data
         fd = self._slot_fd()
         os.pwrite(fd, record, 0)
         os.ftruncate(fd, len(record))
-        self.held[key.path] = (payload, key)
+        self.held[source_path] = (payload, meta)
 
-    def release(self, key: SourceKey) -> None:
+    def release(self, source_path: str) -> None:
         """Empty this thread's slot (its request is answered, or its entry is written)."""
-        self.held.pop(key.path, None)
+        self.held.pop(source_path, None)
         fd: int | None = getattr(self._local, "fd", None)
         if fd is not None:
             with contextlib.suppress(OSError):
                 os.ftruncate(fd, 0)
+
+    def keep_held(self, source_path: str, *, state: EntryState) -> OutboxEntry | None:
+        """Turn what a slot holds for ``source_path`` into a real entry (the run stops
+        waiting for its answer); None when nothing is held. Raises ``OSError``."""
+        held = self.held.get(source_path)
+        if held is None:
+            return None
+        payload, meta = held
+        return self.write(
+            payload,
+            (payload.body or b"",),
+            source_path=meta["source_path"],
+            source_sha256=meta["source_sha256"],
+            key=meta["key"],
+            state=state,
+            possible_duplicate=True,
+        )
 
     def close(self) -> None:
         """Remove this process's slots (at the end of a run, when nothing is in flight)."""
@@ -322,399 +607,74 @@ class Outbox:
             with contextlib.suppress(OSError):
                 os.close(fd)
 
-    def recover(self, journal: Journal) -> int:
-        """Turn the slots of processes that died (SIGKILL, crash) into outbox entries marked
-        ``sending``, unless the journal shows the report was accepted; returns how many."""
-        import fcntl
-
+    def recover(self, is_accepted: Callable[[str, str], bool]) -> int:
+        """Turn the slots of processes that died (SIGKILL, crash) into entries marked as
+        possibly stored, unless ``is_accepted(source_path, key)``; returns how many."""
         recovered = 0
-        for path in sorted(self.folder.glob(SLOT_GLOB)):
+        try:
+            names = sorted(p.name for p in self.folder.iterdir())
+        except OSError:
+            return 0
+        for name in names:
+            if not (name.startswith(SLOT_PREFIX) and name.endswith(SLOT_SUFFIX)):
+                continue
+            path = self.folder / name
             try:
-                fd = os.open(path, os.O_RDWR)
+                fd = os.open(path, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0))
             except OSError:
+                self.quarantine([name], "an in-flight slot that cannot be opened safely")
                 continue
             try:
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
                     continue  # a live run owns it
-                record = path.read_bytes()
+                info = os.fstat(fd)
+                if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+                    raise OutboxTrustError("not a plain file")
+                with os.fdopen(os.dup(fd), "rb") as handle:
+                    record = handle.read()
                 parsed = _parse_slot(record)
-                if parsed is not None:
-                    meta, body = parsed
-                    key = SourceKey(str(meta["source_path"]), str(meta["source_sha256"]))
-                    if journal.accepted_run(key) is None and self.entry_for(key) is None:
-                        payload = Payload(
-                            mode=PayloadMode.RAW,
-                            mode_reason="in flight when a run stopped",
-                            content_type=str(meta["content_type"]),
-                            endpoint=str(meta["endpoint"]),
-                            size=len(body),
-                            body=body,
-                            sha256=str(meta["payload_sha256"]),
-                        )
-                        entry = self.write(payload, key, state=EntryState.SENDING)
-                        if self._earlier is not None:
-                            self._earlier.add(entry.sidecar_path.name)
-                        recovered += 1
+                if parsed is not None and self._recover_slot(*parsed, is_accepted):
+                    recovered += 1
                 path.unlink()
-            except (OSError, KeyError) as exc:
-                log.warning("cannot recover %s: %s", path.name, exc)
-            finally:
+            except (OSError, OutboxTrustError) as exc:
                 os.close(fd)
+                self.quarantine([name], f"an in-flight slot that is not valid ({exc})")
+                continue
+            os.close(fd)
         return recovered
 
-    def _ensure(self, folder: Path) -> None:
-        if not self._made or folder != self.folder:
-            folder.mkdir(parents=True, exist_ok=True)
-            self._made = folder == self.folder or self._made
-
-    def entry_for(self, key: SourceKey) -> OutboxEntry | None:
-        """The pending entry left for ``key`` by an earlier run, if any (the folder is listed
-        once, so the usual case, an empty outbox, costs a set lookup per report)."""
-        if self._earlier is None:
-            try:
-                self._earlier = {p.name for p in self.folder.glob("*.json")}
-            except OSError:
-                self._earlier = set()
-        name = f"{key.stem}.json"
-        if name not in self._earlier:
-            return None
-        return self.read_entry(self.folder / name)
-
-    def read_entry(self, sidecar: Path) -> OutboxEntry | None:
+    def _recover_slot(
+        self, meta: dict[str, Any], body: bytes, is_accepted: Callable[[str, str], bool]
+    ) -> bool:
         try:
-            meta = json.loads(sidecar.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        if not isinstance(meta, dict):
-            return None
-        payload_path = sidecar.with_name(str(meta.get("payload_file") or ""))
-        if not meta.get("payload_file") or not payload_path.is_file():
-            return None
-        return OutboxEntry(payload_path, sidecar, meta)
-
-    def write(self, payload: Payload, key: SourceKey, *, state: EntryState) -> OutboxEntry:
-        """Store ``payload``'s exact bytes and a sidecar; payload first, so a sidecar always
-        names a complete payload. Raises ``OSError``."""
-        self._ensure(self.folder)
-        suffix = ".jxz" if payload.content_type == PACKAGE_CONTENT_TYPE else ".xml"
-        payload_path = self.folder / f"{key.stem}{suffix}"
-        _write_atomic(payload_path, _payload_chunks(payload))
-        meta: dict[str, Any] = {
-            "schema_version": SIDECAR_SCHEMA,
-            "state": str(state),
-            "payload_file": payload_path.name,
-            "endpoint": payload.endpoint,
-            "content_type": payload.content_type,
-            "size": payload.size,
-            "payload_sha256": payload.sha256,
-            "source_path": key.path,
-            "source_sha256": key.sha256,
-            "created": _now(),
-            "updated": _now(),
-            "attempts": 0,
-            "error": None,
-            "tool": f"jux-submit {__version__}",
-        }
-        entry = OutboxEntry(payload_path, self.folder / f"{key.stem}.json", meta)
-        self._write_sidecar(entry)
-        self.written[key.path] = str(payload_path)
-        return entry
-
-    def _write_sidecar(self, entry: OutboxEntry) -> None:
-        text = self._redact(json.dumps(entry.meta, indent=2, sort_keys=True)) + "\n"
-        _write_atomic(entry.sidecar_path, iter((text.encode("utf-8"),)))
-
-    def update(
-        self,
-        entry: OutboxEntry,
-        *,
-        state: EntryState,
-        error: JuxError | None,
-        http_status: int | None,
-        attempts: int,
-    ) -> OutboxEntry:
-        """Rewrite the sidecar after an attempt (the payload is untouched)."""
-        meta = dict(entry.meta)
-        meta.update(
-            state=str(state),
-            updated=_now(),
-            attempts=int(meta.get("attempts") or 0) + attempts,
-            http_status=http_status,
-            error=None
-            if error is None
-            else {"kind": error.kind, "message": self._redact(error.message)},
+            mode = PayloadMode(str(meta.get("kind")))
+        except ValueError:
+            raise OutboxTrustError("'kind' is neither raw nor package") from None
+        source_path = _text(meta, "source_path")
+        source_sha = _hex(meta, "source_sha256", optional=True)
+        key = _hex(meta, "key", optional=True)
+        if key and is_accepted(source_path, key):
+            return False
+        if source_sha and self.entry_for_source(source_path, source_sha) is not None:
+            return False
+        payload = Payload(
+            mode=mode,
+            mode_reason="in flight when a run stopped",
+            size=len(body),
+            body=body,
+            sha256=hashlib.sha256(body).hexdigest(),
         )
-        updated = replace(entry, meta=meta)
-        self._write_sidecar(updated)
-        return updated
-
-    def remove(self, entry: OutboxEntry) -> None:
-        """Drop an entry after a 201: payload first, so that a kill in between leaves a sidecar
-        without payload, which ``pending`` ignores and clears (writers go the other way)."""
-        for path in (entry.payload_path, entry.sidecar_path):
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-        self.written.pop(str(entry.meta.get("source_path")), None)
-
-    def reject(
-        self, entry: OutboxEntry, error: JuxError, http_status: int | None, attempts: int
-    ) -> OutboxEntry:
-        """Move an entry the server refused for its content to ``rejected/`` (not pending)."""
-        target = self.folder / REJECTED_DIR
-        self._ensure(target)
-        moved = replace(
-            entry,
-            payload_path=target / entry.payload_path.name,
-            sidecar_path=target / entry.sidecar_path.name,
+        entry = self.write(
+            payload,
+            (body,),
+            source_path=source_path,
+            source_sha256=source_sha,
+            key=key,
+            state=EntryState.SENDING,
+            possible_duplicate=True,
         )
-        moved = self.update(
-            moved,
-            state=EntryState.REJECTED,
-            error=error,
-            http_status=http_status,
-            attempts=attempts,
-        )
-        entry.payload_path.replace(moved.payload_path)
-        with contextlib.suppress(FileNotFoundError):
-            entry.sidecar_path.unlink()
-        self.written.pop(str(entry.meta.get("source_path")), None)
-        return moved
-
-    def pending(self) -> list[OutboxEntry]:
-        """Every pending entry, sorted by source path; removes old leftovers of killed writes
-        (temp files, payloads whose sidecar was never written or already removed)."""
-        try:
-            names = sorted(p.name for p in self.folder.iterdir())
-        except OSError:
-            return []
-        present = set(names)
-        entries: list[OutboxEntry] = []
-        named: set[str] = set()
-        for name in names:
-            if name.endswith(".json") and name != JOURNAL_NAME:
-                entry = self.read_entry(self.folder / name)
-                if entry is not None:
-                    entries.append(entry)
-                    named.add(entry.payload_path.name)
-                elif not any(f"{name[:-5]}{ext}" in present for ext in (".xml", ".jxz")):
-                    with contextlib.suppress(OSError):  # its payload is gone: a cut removal
-                        (self.folder / name).unlink()
-        now = time.time()
-        for name in names:
-            path = self.folder / name
-            is_orphan = name.endswith((".xml", ".jxz")) and name not in named
-            is_temp = name.startswith(".") and name.endswith(".tmp")
-            if is_orphan or is_temp:
-                # only old ones: a run in this workspace may be between payload and sidecar
-                with contextlib.suppress(OSError):
-                    if now - path.stat().st_mtime > LEFTOVER_AGE:
-                        path.unlink()
-        return sorted(entries, key=lambda e: (e.source.path, e.sidecar_path.name))
-
-
-# --- jux-submit resubmit ----------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def _exclusive(folder: Path) -> Iterator[None]:
-    """One ``resubmit`` per outbox at a time (a second one would send the same entries)."""
-    import fcntl
-
-    from jux_submit.errors import ConfigError
-
-    fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise ConfigError(
-                f"another 'jux-submit resubmit' is already sending {folder}",
-                hint="wait for it to finish, then run resubmit again if entries remain",
-            ) from None
-        yield
-    finally:
-        os.close(fd)
-
-
-def resubmit_entry(
-    entry: OutboxEntry,
-    *,
-    outbox: Outbox,
-    journal: Journal,
-    send: Callable[[Payload], Any],
-    is_stopping: Callable[[], JuxError | None],
-) -> FileResult:
-    """Send one pending entry again; remove it only after a 201. Returns the file's result."""
-    source = entry.source
-    shown = source.path or entry.payload_path.name
-    base = FileResult(
-        path=shown,
-        status=Status.FAILED,
-        size=entry.payload_path.stat().st_size,
-        endpoint=str(entry.meta.get("endpoint") or ""),
-        outbox_path=str(entry.payload_path),
-    )
-    earlier = journal.accepted_run(source) if source.sha256 else None
-    if earlier is not None:
-        outbox.remove(entry)
-        return base.with_status(
-            Status.SKIPPED,
-            test_run_id=earlier or None,
-            outbox_path=None,
-            warnings=("already accepted by an earlier run; removed from the outbox",),
-        )
-    stopping = is_stopping()
-    if stopping is not None:
-        outbox.update(entry, state=EntryState.PENDING, error=stopping, http_status=None, attempts=0)
-        return base.with_status(Status.FAILED, error=FileError(stopping.kind, stopping.message))
-    started = time.monotonic()
-    outcome = send(entry.to_payload())
-    elapsed = time.monotonic() - started
-    if outcome.error is None:
-        journal.record(source, outcome.test_run_id)
-        outbox.remove(entry)
-        warnings = tuple(outcome.warnings)
-        if entry.state is EntryState.SENDING:
-            warnings += (POSSIBLE_DUPLICATE_WARNING,)
-        return base.with_status(
-            Status.SUBMITTED,
-            test_run_id=outcome.test_run_id,
-            http_status=outcome.http_status,
-            attempts=outcome.attempts,
-            warnings=warnings,
-            outbox_path=None,
-            duration=elapsed,
-        )
-    err: JuxError = outcome.error
-    suggestions = tuple(s for s in (err.hint, *err.suggestions) if s)
-    if is_content_rejection(err):
-        moved = outbox.reject(entry, err, outcome.http_status, outcome.attempts)
-        return base.with_status(
-            Status.REJECTED,
-            http_status=outcome.http_status,
-            attempts=outcome.attempts,
-            error=FileError(err.kind, err.message, suggestions),
-            outbox_path=str(moved.payload_path),
-            duration=elapsed,
-        )
-    outbox.update(
-        entry,
-        state=EntryState.PENDING,
-        error=err,
-        http_status=outcome.http_status,
-        attempts=outcome.attempts,
-    )
-    return base.with_status(
-        Status.FAILED,
-        http_status=outcome.http_status,
-        attempts=outcome.attempts,
-        error=FileError(err.kind, err.message, suggestions),
-        duration=elapsed,
-    )
-
-
-def run_resubmit_command(settings: Settings, out: TextIO, redact: Redactor) -> int:
-    """Send every pending outbox entry again (same retry rules, same bytes, same
-    ``Idempotency-Key``), removing each one only after a 201. Safe to run twice (entries
-    already accepted are dropped unsent) and to interrupt (SIGTERM/SIGINT: exit 130, what
-    was not accepted stays). Returns the exit code; raises ``ConfigError`` when another
-    resubmit holds the outbox."""
-    from jux_submit.cli import exit_code_for
-    from jux_submit.interrupt import catch_signals, run_all
-    from jux_submit.models import CIContext, RunSummary
-    from jux_submit.report.console import render_text
-    from jux_submit.submit import submit_payload
-    from jux_submit.transport import build_session
-
-    folder = settings.resubmit_dir or settings.outbox_dir
-    root = settings.server_root
-    if root is None or not folder.is_dir():
-        out.write(f"nothing to resubmit: {folder} does not exist\n")
-        return 0
-    started = time.monotonic()
-    deadline = started + settings.deadline
-    with catch_signals() as stop, _exclusive(folder):
-        outbox = Outbox(folder, redact)
-        journal = Journal(folder, root)
-        outbox.recover(journal)
-        entries = outbox.pending()
-        if not entries:
-            out.write(f"nothing to resubmit: no pending entries in {folder}\n")
-            return 0
-        log.info("resubmitting %d pending report(s) from %s", len(entries), folder)
-        session = build_session(settings, deadline=deadline, stop=stop.event)
-
-        def is_stopping() -> JuxError | None:
-            return stopping_error(stop, deadline, settings)
-
-        def work(entry: OutboxEntry) -> FileResult:
-            return resubmit_entry(
-                entry,
-                outbox=outbox,
-                journal=journal,
-                send=lambda p: submit_payload(session, root, p, settings),
-                is_stopping=is_stopping,
-            )
-
-        def abandoned(entry: OutboxEntry, was_started: bool) -> FileResult:
-            return FileResult(
-                path=entry.source.path or entry.payload_path.name,
-                status=Status.FAILED,
-                outbox_path=str(entry.payload_path),
-                error=FileError(
-                    "interrupted",
-                    "the run was interrupted"
-                    + (" while this report was being sent" if was_started else "")
-                    + "; it stays in the outbox",
-                ),
-            )
-
-        try:
-            results = run_all(
-                entries,
-                work,
-                parallel=settings.parallel,
-                stop=stop,
-                grace=interrupt_grace(settings),
-                on_abandon=abandoned,
-            )
-        finally:
-            session.close()
-            journal.close()
-    summary = RunSummary(
-        files=tuple(results),
-        context=CIContext(),
-        server_root=root,
-        dry_run=False,
-        duration=time.monotonic() - started,
-        interrupted=stop.is_set(),
-    )
-    out.write(redact(render_text(summary, verbose=settings.verbose, quiet=settings.quiet)))
-    left = len(outbox.pending())
-    out.write(f"outbox: {left} report(s) still pending in {folder}\n")
-    return exit_code_for(summary, settings)
-
-
-def interrupt_grace(settings: Settings) -> float:
-    """How long in-flight requests may finish after SIGTERM/SIGINT (CI runners send SIGKILL
-    some seconds later: GitHub after 7.5 s + 2.5 s)."""
-    return min(settings.timeout, 5.0)
-
-
-def stopping_error(stop: Any, deadline: float | None, settings: Settings) -> JuxError | None:
-    """Why no new request may start now (interrupted, or the run's deadline passed), or None."""
-    from jux_submit.errors import DeadlineExceededError, InterruptedSubmitError
-
-    if stop is not None and stop.is_set():
-        return InterruptedSubmitError(
-            f"not sent: the run was interrupted ({stop.reason}); kept in the outbox",
-            hint="run 'jux-submit resubmit', or the same command again",
-        )
-    if deadline is not None and time.monotonic() >= deadline:
-        return DeadlineExceededError(
-            f"not sent: the run's deadline ({settings.deadline:g} s) passed; kept in the outbox",
-            hint="run 'jux-submit resubmit' later, or raise --deadline / JUX_DEADLINE",
-        )
-    return None
+        if self._index is not None and source_sha:
+            self._index[(source_path, source_sha)] = entry
+        return True

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
+import stat
 import zipfile
 from collections.abc import Sequence
 from dataclasses import replace
@@ -19,12 +21,10 @@ from jux_submit.errors import PackageTooLargeError
 from jux_submit.models import Attachment, Payload, PayloadMode
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from jux_submit.signing import SigningMaterial
 
-RAW_ENDPOINT = "/api/v1/junit/submit"
-RAW_CONTENT_TYPE = "application/xml"
-PACKAGE_ENDPOINT = "/api/v1/reports/package"
-PACKAGE_CONTENT_TYPE = "application/vnd.jux.report+zip"
 #: Reports up to this size are kept in memory; larger ones are streamed from disk.
 IN_MEMORY_LIMIT = 8 * 1024 * 1024
 _CHUNK = 1024 * 1024
@@ -41,8 +41,6 @@ def raw_payload_from_bytes(
     return Payload(
         mode=PayloadMode.RAW,
         mode_reason=reason,
-        content_type=RAW_CONTENT_TYPE,
-        endpoint=RAW_ENDPOINT,
         size=len(body),
         body=body,
         properties_added=properties_added,
@@ -76,8 +74,6 @@ def build_raw_payload(
     base = Payload(
         mode=PayloadMode.RAW,
         mode_reason=reason,
-        content_type=RAW_CONTENT_TYPE,
-        endpoint=RAW_ENDPOINT,
         size=body_size,
         properties_added=properties_added,
         warnings=warnings,
@@ -107,12 +103,14 @@ class BodyReader(io.RawIOBase):
     """A seekable, sized, read-only stream of ``prefix`` + ``path[offset:]``.
 
     ``requests`` sends it with a Content-Length, and urllib3 rewinds it before a retry.
+    With ``no_follow`` (an outbox entry), the file is opened without following a symbolic
+    link and must be a regular file with no other hard link (``OSError`` otherwise).
     """
 
-    def __init__(self, prefix: bytes, path: Path, offset: int) -> None:
+    def __init__(self, prefix: bytes, path: Path, offset: int, *, no_follow: bool = False) -> None:
         super().__init__()
         self._prefix = prefix
-        self._file = path.open("rb")
+        self._file = open_no_follow(path) if no_follow else path.open("rb")
         self._offset = offset
         self._size = len(prefix) + self._file.seek(0, io.SEEK_END) - offset
         self._pos = 0
@@ -157,13 +155,42 @@ class BodyReader(io.RawIOBase):
         super().close()
 
 
+def open_no_follow(path: Path) -> io.BufferedReader:
+    """Open a file for reading without following a symbolic link; refuse anything but a
+    regular file with a single hard link (a link could make it any file on the machine).
+    Raises ``OSError``."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NOCTTY", 0))
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+            raise OSError(f"{path.name}: not a plain file (link or special file)")
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def open_body(payload: Payload) -> bytes | BodyReader:
     """The body to hand to the transport: bytes, or a fresh stream for large payloads."""
     if payload.body is not None:
         return payload.body
     if payload.body_path is None:
         raise ValueError("payload has neither body nor body_path")
-    return BodyReader(payload.body_prefix, payload.body_path, payload.body_offset)
+    return BodyReader(
+        payload.body_prefix, payload.body_path, payload.body_offset, no_follow=payload.is_stored
+    )
+
+
+def body_chunks(payload: Payload) -> Iterator[bytes]:
+    """The body in chunks of at most 1 MiB (to write it to the outbox without a second copy in
+    memory)."""
+    body = open_body(payload)
+    if isinstance(body, bytes):
+        yield body
+        return
+    with body:
+        while chunk := body.read(_CHUNK):
+            yield chunk
 
 
 def read_body(payload: Payload) -> bytes:
@@ -226,8 +253,6 @@ def build_package_payload(
     return Payload(
         mode=PayloadMode.PACKAGE,
         mode_reason=reason,
-        content_type=PACKAGE_CONTENT_TYPE,
-        endpoint=PACKAGE_ENDPOINT,
         size=len(body),
         body=body,
         properties_added=properties_added,

@@ -75,7 +75,7 @@ class Option:
     minimum: float | None = None
     is_secret: bool = False
     has_input: bool = True
-    commands: tuple[Command, ...] = (Command.SUBMIT, Command.PACKAGE, Command.RESUBMIT)
+    commands: tuple[Command, ...] = (Command.SUBMIT, Command.PACKAGE)
     metavar: str | None = None
     default_text: str | None = None  # how the docs show the default when it is computed
 
@@ -99,6 +99,8 @@ class Option:
 
 
 _ALL = (Command.SUBMIT, Command.DETECT, Command.PACKAGE, Command.RESUBMIT)
+#: options that shape what a report carries: ``resubmit`` sends stored copies, so not these
+_BUILD = (Command.SUBMIT, Command.PACKAGE, Command.DETECT)
 
 #: The option table. README, action.yml, composite/action.yml and the GitLab template are
 #: checked against it by tests/unit/test_contract_docs.py.
@@ -141,7 +143,7 @@ OPTIONS: tuple[Option, ...] = (
         None,
         "project name (default: repository name from CI, then git remote, then folder name)",
         flags=("--project",),
-        commands=_ALL,
+        commands=_BUILD,
         default_text="detected",
     ),
     Option(
@@ -151,7 +153,7 @@ OPTIONS: tuple[Option, ...] = (
         None,
         "branch name (default: detected)",
         flags=("--branch",),
-        commands=_ALL,
+        commands=_BUILD,
         default_text="detected",
     ),
     Option(
@@ -161,7 +163,7 @@ OPTIONS: tuple[Option, ...] = (
         None,
         "commit SHA (default: detected)",
         flags=("--commit",),
-        commands=_ALL,
+        commands=_BUILD,
         default_text="detected",
     ),
     Option(
@@ -235,6 +237,7 @@ OPTIONS: tuple[Option, ...] = (
         flags=("--parallel",),
         minimum=1,
         metavar="N",
+        commands=(Command.SUBMIT, Command.PACKAGE, Command.RESUBMIT),
     ),
     Option(
         "dry-run",
@@ -243,6 +246,16 @@ OPTIONS: tuple[Option, ...] = (
         False,
         "run every stage except the network and show what would be sent",
         flags=("--dry-run",),
+    ),
+    Option(
+        "force",
+        "JUX_FORCE",
+        Kind.BOOL,
+        False,
+        "send every report, even one the journal shows this server already accepted with the "
+        "same content, metadata and build",
+        flags=("--force",),
+        commands=(Command.SUBMIT, Command.RESUBMIT),
     ),
     Option(
         "fail-on-error",
@@ -450,6 +463,7 @@ class Settings:
     deadline: float = 600.0
     parallel: int = 4
     dry_run: bool = False
+    force: bool = False
     fail_on_error: bool = False
     if_no_files_found: IfNoFilesFound = IfNoFilesFound.WARN
     working_directory: Path = field(default_factory=Path.cwd)
@@ -511,10 +525,21 @@ class Settings:
         return out
 
 
+#: what a pasted URL may end with beyond the server root (endpoints first: longest match)
+_ROOT_SUFFIXES = (
+    "/api/v1/junit/submit",
+    "/api/v1/reports/package",
+    "/api/version",
+    "/api/v1",
+    "/api",
+)
+
+
 def normalise_server_root(url: str) -> str:
-    """Turn a server root or API root into the server root, without a trailing slash."""
+    """Turn a server root, an API root or a pasted endpoint URL into the server root, without a
+    trailing slash."""
     root = url.strip().rstrip("/")
-    for suffix in ("/api/v1", "/api"):
+    for suffix in _ROOT_SUFFIXES:
         if root.endswith(suffix):
             root = root[: -len(suffix)]
             break
@@ -762,6 +787,9 @@ def load_settings(
     command = Command.SUBMIT
     if args and args[0] in {c.value for c in Command}:
         command = Command(args.pop(0))
+    elif args:
+        _refuse_near_command(args[0], cwd or Path.cwd())
+    _refuse_other_commands_flags(command, args)
     namespace = build_parser(command).parse_args(args)
     flag_values: dict[str, Any] = {
         k: v for k, v in vars(namespace).items() if v is not None and v != []
@@ -898,6 +926,46 @@ def load_settings(
         **values,
         **extra,
     )
+
+
+def _refuse_near_command(word: str, cwd: Path) -> None:
+    """A first argument that looks like a mistyped command (``resubmt``), not a pattern: no
+    wildcard, no path, no existing file of that name. Raises ``ConfigError``."""
+    import difflib
+
+    if word.startswith("-") or _looks_like_path(word) or (cwd / word).exists():
+        return
+    close = difflib.get_close_matches(word, [c.value for c in Command], n=1, cutoff=0.7)
+    if close:
+        raise ConfigError(
+            f"unknown command {word!r}: did you mean 'jux-submit {close[0]}'?",
+            hint="report patterns contain a wildcard or a path, e.g. 'build/**/TEST-*.xml'; "
+            "'jux-submit --help' lists the commands",
+        )
+
+
+def _looks_like_path(word: str) -> bool:
+    return any(c in word for c in "*?[/\\.!")
+
+
+def _refuse_other_commands_flags(command: Command, args: Sequence[str]) -> None:
+    """Name the flags given to a command that does not use them (argparse would only say
+    'unrecognized arguments'). Raises ``ConfigError``."""
+    own = {flag for opt in OPTIONS if command in opt.commands for flag in opt.flags}
+    others = {flag for opt in OPTIONS if command not in opt.commands for flag in opt.flags}
+    given = sorted({a.split("=", 1)[0] for a in args if a.startswith("-")} & (others - own))
+    if not given:
+        return
+    name = f"{PROG} {command.value}" if command is not Command.SUBMIT else PROG
+    if command is Command.RESUBMIT:
+        why = (
+            "resubmit sends the stored copies exactly as the failed run built them (with that "
+            "run's project, branch, commit and build); to change them, run 'jux-submit' on the "
+            "reports again: it rebuilds each one and replaces its stored copy"
+        )
+    else:
+        why = f"run '{name} --help' for the options of this command"
+    raise ConfigError(f"'{name}' does not use {', '.join(given)}", hint=why)
 
 
 def _check_url(url: str, api_key: str | None, allow_insecure: bool) -> list[str]:

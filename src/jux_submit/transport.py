@@ -1,19 +1,19 @@
 """HTTP: the one place that imports requests and urllib3.
 
-``build_session`` makes the single client (retry policy, timeouts, User-Agent, auth);
-``send`` posts one payload and hands back the final response, or a ``JuxError`` for failures
-that never produced one (refused, DNS, TLS, timeout). Redirects are never followed.
+``build_client`` makes the single client (retry policy, timeouts, User-Agent, auth), an
+``HttpClient`` implementing ``client.Client``: ``post`` hands back the final answer, or raises a
+``SubmitFailedError`` for failures that never produced one (refused, DNS, TLS, timeout).
+Redirects are never followed. No requests or urllib3 type leaves this module.
 """
 
 from __future__ import annotations
 
 import email.utils
+import io
 import logging
 import random
 import threading
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import requests
@@ -28,20 +28,21 @@ from urllib3.exceptions import (
 from urllib3.util.retry import Retry
 
 from jux_submit import __version__
+from jux_submit.client import Answer
 from jux_submit.errors import (
     ConnectionFailedError,
     DeadlineExceededError,
     InterruptedSubmitError,
-    JuxError,
+    ServerUnavailableError,
+    SubmitFailedError,
     SubmitTimeoutError,
     TLSError,
 )
-from jux_submit.payload import open_body
 
 if TYPE_CHECKING:
     from urllib3.response import BaseHTTPResponse
 
-    from jux_submit.models import Payload
+    from jux_submit.models import Endpoint
     from jux_submit.settings import Settings
 
 log = logging.getLogger("jux_submit.transport")
@@ -64,6 +65,11 @@ class JuxRetry(Retry):
       ``InterruptedSubmitError`` (issue 6, "Interruption").
     - 413 is retried only when it carries ``Retry-After`` (the server is shedding load):
       urllib3 does that for 413/429/503 with the header; 413 is not in the status list.
+    - A wait also ends when ``give_up`` is set: the run has concluded that the server is down
+      (``deliver.Breaker``), so waiting for it only delays the rest.
+    - When the retries run out, the ``MaxRetryError`` says whether any attempt timed out after
+      the body was sent (``jux_possible_duplicate``), so a failure can warn about a copy the
+      server may have stored.
     """
 
     def __init__(
@@ -73,6 +79,7 @@ class JuxRetry(Retry):
         deadline: float | None = None,
         jitter: bool = True,
         stop: threading.Event | None = None,
+        give_up: threading.Event | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
@@ -80,13 +87,27 @@ class JuxRetry(Retry):
         self.deadline = deadline
         self.jitter = jitter
         self.stop = stop
+        self.give_up = give_up
 
     def new(self, **kw: Any) -> JuxRetry:
         kw.setdefault("max_retry_wait", self.max_retry_wait)
         kw.setdefault("deadline", self.deadline)
         kw.setdefault("jitter", self.jitter)
         kw.setdefault("stop", self.stop)
+        kw.setdefault("give_up", self.give_up)
         return super().new(**kw)
+
+    def increment(self, *args: Any, **kwargs: Any) -> JuxRetry:
+        try:
+            return super().increment(*args, **kwargs)
+        except MaxRetryError as exc:
+            error = kwargs.get("error", args[3] if len(args) > 3 else None)
+            timed_out = isinstance(error, ReadTimeoutError) or any(
+                isinstance(h.error, ReadTimeoutError) for h in self.history
+            )
+            exc.jux_possible_duplicate = timed_out  # type: ignore[attr-defined]
+            exc.jux_attempts = len(self.history) + 1  # type: ignore[attr-defined]
+            raise
 
     def get_backoff_time(self) -> float:
         # 1 s, 2 s, 4 s ... after the 1st, 2nd, 3rd failure (urllib3 waits 0 s after the 1st)
@@ -147,24 +168,18 @@ class JuxRetry(Retry):
                 )
         if self.stop is not None and self.stop.is_set():
             raise InterruptedSubmitError("the run was interrupted before the next retry")
+        if self.give_up is not None and self.give_up.is_set():
+            raise ServerUnavailableError("the run stopped contacting the server")
         if seconds > 0:
             log.debug("waiting %.1f s before retrying", seconds)
-            if self.stop is None:
-                time.sleep(seconds)
-            elif self.stop.wait(seconds):
-                raise InterruptedSubmitError("the run was interrupted while waiting to retry")
-
-
-@dataclass(frozen=True)
-class Response:
-    """The parts of a final HTTP response that classification needs."""
-
-    status: int
-    headers: Mapping[str, str]
-    body: bytes
-    attempts: int
-    #: an earlier attempt timed out after the body was sent: the server may hold a copy
-    is_possible_duplicate: bool = False
+            end = time.monotonic() + seconds
+            while (left := end - time.monotonic()) > 0:
+                if self.stop is not None and self.stop.wait(min(left, 0.1)):
+                    raise InterruptedSubmitError("the run was interrupted while waiting to retry")
+                if self.stop is None:
+                    time.sleep(min(left, 0.1))
+                if self.give_up is not None and self.give_up.is_set():
+                    raise ServerUnavailableError("the run stopped contacting the server")
 
 
 class _EnvironmentOnceSession(requests.Session):
@@ -202,13 +217,15 @@ class _EnvironmentOnceSession(requests.Session):
         return {**cached, "proxies": dict(cached["proxies"])}
 
 
-def build_session(
+def _build_session(
     settings: Settings,
     *,
-    deadline: float | None = None,
-    stop: threading.Event | None = None,
+    deadline: float | None,
+    stop: threading.Event | None,
+    give_up: threading.Event | None,
 ) -> requests.Session:
-    """The one HTTP client: retry policy, pool sized for ``parallel``, User-Agent and auth."""
+    """The session behind the client: retry policy, pool sized for ``parallel``, User-Agent
+    and auth."""
     session = _EnvironmentOnceSession()
     session.trust_env = True  # honour HTTPS_PROXY / REQUESTS_CA_BUNDLE, as CI runners expect
     retry = JuxRetry(
@@ -228,6 +245,7 @@ def build_session(
         max_retry_wait=settings.max_retry_wait,
         deadline=deadline,
         stop=stop,
+        give_up=give_up,
     )
     adapter = HTTPAdapter(
         max_retries=retry,
@@ -267,55 +285,93 @@ def _attempts(raw: Any, fallback: int) -> int:
 
 
 def _had_read_timeout(raw: Any) -> bool:
-    from urllib3.exceptions import ReadTimeoutError
-
     history = getattr(getattr(raw, "retries", None), "history", None) or ()
     return any(isinstance(getattr(h, "error", None), ReadTimeoutError) for h in history)
 
 
-def send(
-    session: requests.Session,
-    url: str,
-    payload: Payload,
-    settings: Settings,
-    extra_headers: Mapping[str, str] | None = None,
-) -> Response:
-    """POST one payload; the final response (after retries), or raise a ``JuxError``."""
-    headers = {"Content-Type": payload.content_type}
-    if payload.sha256:
-        headers["Idempotency-Key"] = payload.sha256
-    if extra_headers:
-        headers.update(extra_headers)
-    body = open_body(payload)
-    try:
-        resp = session.post(
-            url, data=body, headers=headers, timeout=settings.timeout, allow_redirects=False
+class HttpClient:
+    """``client.Client`` over one requests session (see ``build_client``)."""
+
+    def __init__(self, settings: Settings, root: str, session: requests.Session) -> None:
+        self._settings = settings
+        self._root = root
+        self._session = session
+
+    def url_for(self, endpoint: Endpoint) -> str:
+        return self._root + endpoint.path
+
+    def post(
+        self, endpoint: Endpoint, body: bytes | io.RawIOBase, *, idempotency_key: str
+    ) -> Answer:
+        settings = self._settings
+        url = self.url_for(endpoint)
+        headers = {"Content-Type": endpoint.content_type}
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
+        try:
+            resp = self._session.post(
+                url, data=body, headers=headers, timeout=settings.timeout, allow_redirects=False
+            )
+            content = resp.content
+        except (DeadlineExceededError, InterruptedSubmitError, ServerUnavailableError):
+            raise
+        except requests.exceptions.RequestException as exc:
+            raise classify_exception(exc, url, settings) from None
+        return Answer(
+            resp.status_code,
+            {k.lower(): v for k, v in resp.headers.items()},
+            content,
+            _attempts(resp.raw, 1),
+            url,
+            is_possible_duplicate=_had_read_timeout(resp.raw),
         )
-        content = resp.content
-    except (DeadlineExceededError, InterruptedSubmitError):
-        raise
-    except requests.exceptions.RequestException as exc:
-        raise classify_exception(exc, url, settings) from None
-    finally:
-        if not isinstance(body, bytes):
-            body.close()
-    return Response(
-        resp.status_code,
-        resp.headers,
-        content,
-        _attempts(resp.raw, 1),
-        is_possible_duplicate=_had_read_timeout(resp.raw),
-    )
+
+    def server_version(self) -> str | None:
+        return fetch_server_version(self._session, self._root, self._settings)
+
+    def close(self) -> None:
+        self._session.close()
 
 
-def classify_exception(exc: BaseException, url: str, settings: Settings) -> JuxError:
-    """Map a requests/urllib3 failure to the error the user sees (no secrets, no traceback)."""
+def build_client(
+    settings: Settings,
+    root: str,
+    *,
+    deadline: float | None = None,
+    stop: threading.Event | None = None,
+    give_up: threading.Event | None = None,
+) -> HttpClient:
+    """The one HTTP client of a run, for the server at ``root``."""
+    session = _build_session(settings, deadline=deadline, stop=stop, give_up=give_up)
+    return HttpClient(settings, root, session)
+
+
+def classify_exception(exc: BaseException, url: str, settings: Settings) -> SubmitFailedError:
+    """Map a requests/urllib3 failure to the error the user sees (no secrets, no traceback),
+    with the attempts made and whether the server may have stored a copy anyway."""
+    error = _classify_exception(exc, url, settings)
+    inner = exc.args[0] if exc.args else None
+    if isinstance(inner, MaxRetryError):
+        error.attempts = getattr(inner, "jux_attempts", None)
+        error.is_possible_duplicate = error.is_possible_duplicate or bool(
+            getattr(inner, "jux_possible_duplicate", False)
+        )
+    elif isinstance(exc, requests.exceptions.ReadTimeout):
+        error.is_possible_duplicate = True
+    if error.attempts is None:
+        error.attempts = settings.retries + 1
+    return error
+
+
+def _classify_exception(exc: BaseException, url: str, settings: Settings) -> SubmitFailedError:
     attempts_note = f" after {settings.retries + 1} attempts" if settings.retries else ""
     text = str(exc)
     cause = getattr(exc, "__context__", None)
-    while cause is not None and not isinstance(cause, DeadlineExceededError):
+    while cause is not None and not isinstance(
+        cause, DeadlineExceededError | ServerUnavailableError | InterruptedSubmitError
+    ):
         cause = cause.__context__
-    if isinstance(cause, DeadlineExceededError):
+    if isinstance(cause, DeadlineExceededError | ServerUnavailableError | InterruptedSubmitError):
         return cause
     if isinstance(exc, requests.exceptions.SSLError):
         return TLSError(
@@ -334,10 +390,16 @@ def classify_exception(exc: BaseException, url: str, settings: Settings) -> JuxE
         reason, ReadTimeoutError | ConnectTimeoutError
     )
     if is_timeout and not isinstance(reason, NewConnectionError):
+        is_connect = isinstance(exc, requests.exceptions.ConnectTimeout) or (
+            isinstance(reason, ConnectTimeoutError) and not isinstance(reason, ReadTimeoutError)
+        )
         return SubmitTimeoutError(
-            f"no answer from {url} within {settings.timeout:g} s{attempts_note}",
+            f"no answer from {url} within {settings.timeout:g} s{attempts_note}"
+            + (" (connecting timed out)" if is_connect else ""),
             hint=f"raise the timeout (--timeout / JUX_SUBMIT_TIMEOUT, now {settings.timeout:g} s)"
             " or check the server's load",
+            is_server_level=is_connect,
+            is_possible_duplicate=not is_connect,
         )
     if isinstance(exc, requests.exceptions.ConnectionError):
         lowered = text.lower()
@@ -361,8 +423,9 @@ def classify_exception(exc: BaseException, url: str, settings: Settings) -> JuxE
             f"connection to {url} failed{attempts_note}: {_short(text)}",
             hint="check the network between the runner and the server, then resubmit "
             "(jux-submit resubmit)",
+            is_server_level=False,  # dropped mid-request: the server was reached
         )
-    return ConnectionFailedError(f"request to {url} failed: {_short(text)}")
+    return ConnectionFailedError(f"request to {url} failed: {_short(text)}", is_server_level=False)
 
 
 def _urllib3_reason(exc: BaseException) -> BaseException | None:

@@ -6,6 +6,7 @@ properties), or a ``ValidationProblem`` with line and column. Never raises for a
 
 from __future__ import annotations
 
+import codecs
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +29,14 @@ class Validated:
     report: ValidReport
     first_suite_properties: tuple[tuple[str, str], ...]
     content: bytes | None = None
+    warnings: tuple[str, ...] = ()
+    #: the report re-encoded as UTF-8, when Python has no codec for its own encoding
+    converted: bytes | None = None
+
+    @property
+    def text(self) -> bytes | None:
+        """The bytes later stages edit and send (None: stream the file)."""
+        return self.converted if self.converted is not None else self.content
 
 
 _PROLOG_READ = 64 * 1024
@@ -287,7 +296,7 @@ def validate_report(
             if len(head) < _PROLOG_READ:
                 # the whole file is already in memory: parse it there, then walk the tree
                 root = etree.fromstring(
-                    head, make_parser(huge_tree=huge_tree), base_url=str(file.path)
+                    head, make_parser(huge_tree=huge_tree), base_url=file.relpath
                 )
                 scan = _Scan(is_streaming=False)
                 problem = scan.feed(etree.iterwalk(root, events=_EVENTS, tag=_WATCHED_IN_TREE))
@@ -330,10 +339,30 @@ def validate_report(
     if docinfo.doctype or docinfo.internalDTD is not None:
         return ValidationProblem(_DOCTYPE_REFUSED, 1, None)
     encoding = docinfo.encoding or "UTF-8"
+    warnings: tuple[str, ...] = ()
+    converted: bytes | None = None
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        # libxml2 (through iconv) reads encodings Python has no codec for; enrichment edits
+        # text, so such a report travels re-encoded as UTF-8
+        if content is None:
+            return ValidationProblem(
+                f"the report is encoded as {encoding}, which jux-submit can only re-encode for "
+                "files under 64 KiB; save it as UTF-8"
+            )
+        converted = etree.tostring(found_root.getroottree(), encoding="UTF-8", xml_declaration=True)
+        warnings = (
+            f"re-encoded from {encoding} to UTF-8 (no Python codec for {encoding}); "
+            "comments and processing instructions were dropped",
+        )
+        encoding = "UTF-8"
     report = ValidReport(
         file=file, counts=scan.counts(), encoding=encoding, is_signed=scan.is_signed
     )
-    return Validated(report, scan.properties, content if keep_content else None)
+    return Validated(
+        report, scan.properties, content if keep_content else None, warnings, converted
+    )
 
 
 class _BadNumberError(ValueError):

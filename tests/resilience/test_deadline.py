@@ -3,6 +3,8 @@ waits; what is left goes to the outbox as a per-file result, never a crash."""
 
 from __future__ import annotations
 
+import contextlib
+
 import time
 from pathlib import Path
 
@@ -56,9 +58,10 @@ def test_a_retry_wait_beyond_the_deadline_is_a_per_file_error(workdir: Path) -> 
         assert_no_token(run, server)
 
 
-def test_only_one_resubmit_per_outbox_and_leftovers_are_cleared(workdir: Path) -> None:
+def test_one_sender_per_outbox_and_leftovers_are_quarantined(workdir: Path) -> None:
     import fcntl
     import os
+    import threading
 
     names = write_reports(workdir, 2)
     with JuxServer(api_key="another-key") as server:
@@ -66,21 +69,33 @@ def test_only_one_resubmit_per_outbox_and_leftovers_are_cleared(workdir: Path) -
         box = workdir / ".jux-outbox"
         assert len(outbox_sidecars(workdir)) == 2
         server.api_key = TOKEN
-        fd = os.open(box / ".resubmit.lock", os.O_RDWR | os.O_CREAT)
+        fd = os.open(box / ".lock", os.O_RDWR | os.O_CREAT)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)  # another resubmit holds the outbox
-            busy = resubmit(server.url, workdir)
-            assert busy.code == 2 and "already sending" in busy.stderr
-            assert server.runs == []
+            fcntl.flock(fd, fcntl.LOCK_EX)  # another run is sending from this outbox
+            busy = resubmit(server.url, workdir, "--deadline", "1")
+            assert busy.code == 1 and "busy until this run's deadline" in busy.stderr
+            assert "waiting for it" in busy.stderr and server.runs == []
+            # a run that waits gets the outbox once the other one lets go
+            threading.Timer(0.5, os.close, (fd,)).start()
+            waited = resubmit(server.url, workdir, "--deadline", "30")
         finally:
-            os.close(fd)
-        # a removal cut short (payload gone, sidecar left) and a write cut short long ago
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        assert waited.code == 0 and sources_stored(server) == sorted(names)
+        # a sidecar whose payload is gone, a payload without sidecar, a file we never wrote
         (box / "stale-0123456789abcdef.json").write_text('{"payload_file": "gone.xml"}')
-        orphan = box / "orphan-0123456789abcdef.xml"
-        orphan.write_text("<testsuite/>")
-        os.utime(orphan, (0, 0))
+        (box / "orphan-0123456789abcdef.xml").write_text("<testsuite/>")
+        (box / "notes.txt").write_text("hello")
         done = resubmit(server.url, workdir)
         assert done.code == 0 and sources_stored(server) == sorted(names)
+        assert "nothing to resubmit" in done.stdout
         assert sorted(p.name for p in box.iterdir() if not p.name.startswith(".")) == [
-            "journal.jsonl"
+            "journal.jsonl",
+            "quarantine",
         ]
+        assert sorted(p.name for p in (box / "quarantine").iterdir()) == [
+            "notes.txt",
+            "orphan-0123456789abcdef.xml",
+            "stale-0123456789abcdef.json",
+        ]
+        assert "quarantine" in done.stderr

@@ -7,6 +7,7 @@ the per-file status; and that the token went nowhere it should not.
 from __future__ import annotations
 
 import email.utils
+import hashlib
 import json
 import socket
 import time
@@ -40,7 +41,7 @@ def closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def assert_kept(run, report: str, kind: str) -> dict:  # type: ignore[no-untyped-def]
+def assert_kept(run, report: str, kind: str, code: int = 0) -> dict:  # type: ignore[no-untyped-def]
     """FAILED, kept in the outbox as exact bytes plus a sidecar; exit code 0."""
     entry = run.files[report]
     assert entry["status"] == "failed", entry
@@ -49,9 +50,10 @@ def assert_kept(run, report: str, kind: str) -> dict:  # type: ignore[no-untyped
     assert len(payloads) == 1 and entry["outbox_path"] == str(payloads[0])
     (sidecar,) = outbox_sidecars(run.workdir)
     assert sidecar["state"] == "pending" and sidecar["source_path"] == report
-    assert sidecar["endpoint"] == RAW_PATH and sidecar["content_type"] == "application/xml"
+    # the entry names its kind, never a URL or a path: the current settings decide where it goes
+    assert sidecar["kind"] == "raw" and "endpoint" not in sidecar
     assert sidecar["error"]["kind"] == kind and sidecar["created"]
-    assert run.code == 0
+    assert run.code == code
     return sidecar
 
 
@@ -78,7 +80,9 @@ def test_5xx_longer_than_the_retry_budget_goes_to_the_outbox(
     payload = outbox_payloads(workdir)[0]
     sent = server.posts()[0]
     assert payload.read_bytes() == sent.body  # exactly the bytes that were to be sent
-    assert sidecar["payload_sha256"] == sent.headers["idempotency-key"]
+    assert sidecar["payload_sha256"] == hashlib.sha256(sent.body).hexdigest()
+    # the Idempotency-Key names the submission (the journal key), not the bytes
+    assert sidecar["key"] == sent.headers["idempotency-key"]
     assert_no_token(run, server)
 
 
@@ -272,16 +276,38 @@ def test_non_json_400_is_rejected_with_the_text(
     assert outbox_payloads(workdir) == [] and len(server.posts()) == 1
 
 
-def test_201_with_an_unexpected_body(server: JuxServer, workdir: Path, report: str) -> None:
-    server.faults.append(Fault.error(201, {"Content-Type": "text/plain"}, b"ok!"))
-    run = submit(server.url, workdir, *FAST)
-    entry = run.files[report]
-    assert entry["status"] == "submitted" and entry["test_run_id"] is None
-    assert any("no test_run_id" in w for w in entry["warnings"])
+@pytest.mark.parametrize(
+    ("status", "ctype", "body"),
+    [
+        (201, "text/plain", b"ok!"),
+        (201, "application/json", b'{"message": "created"}'),
+        (200, "text/html", b"<!DOCTYPE html><html><title>Sign in - Corp SSO</title></html>"),
+        (200, "application/json", b'{"test_run_id": "abc"}'),
+    ],
+)
+def test_an_answer_that_is_not_the_contracts_201_is_never_accepted(
+    server: JuxServer, workdir: Path, report: str, status: int, ctype: str, body: bytes
+) -> None:
+    """An SSO page, a captive portal or a catch-all proxy answering 2xx: failed, kept in the
+    outbox, not journaled (the next run sends it), exit 1 with --fail-on-error."""
+    server.faults.append(Fault.error(status, {"Content-Type": ctype}, body))
+    run = submit(server.url, workdir, *FAST, "--fail-on-error")
+    assert run.code == 1
+    sidecar = assert_kept(run, report, "not-jux-api", code=1)
+    message = run.files[report]["error"]["message"]
+    assert f"HTTP {status} ({ctype})" in message and "does not look like a Jux API" in message
+    assert body[:20].decode() in message
+    assert server.runs == [] and len(server.posts()) == 1
+    assert sidecar["error"]["kind"] == "not-jux-api"
+    with server.lock:  # the scripted answer is off-contract on purpose; the request is checked
+        first = server.requests[-1]
+        first.violations = [v for v in first.violations if not v.startswith("response")]
+    journal = workdir / ".jux-outbox" / "journal.jsonl"
+    assert not journal.exists() or journal.read_text() == ""
+    again = submit(server.url, workdir, *FAST)  # the real server now answers: stored once
+    assert again.status_of(report) == "submitted" and len(server.runs) == 1
     assert outbox_payloads(workdir) == []
-    # accepted is accepted: the journal keeps the next run from sending it again
-    again = submit(server.url, workdir, *FAST)
-    assert again.status_of(report) == "skipped" and len(server.posts()) == 1
+    assert_no_token(run, server)
 
 
 def test_version_endpoint_missing(workdir: Path, report: str) -> None:

@@ -1,4 +1,4 @@
-"""classify_response: what each final HTTP answer means (pure function, no sockets)."""
+"""classify_answer: what each final HTTP answer means (pure function, no sockets)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import pytest
 
 from jux_submit.errors import (
     AuthenticationError,
+    EndpointNotFoundError,
     InvalidPackageError,
+    NotJuxAPIError,
     PackageTooLargeError,
     PackageVerificationError,
     RateLimitedError,
@@ -17,26 +19,26 @@ from jux_submit.errors import (
     ServerError,
     UnexpectedResponseError,
 )
-from jux_submit.payload import PACKAGE_ENDPOINT, RAW_ENDPOINT
-from jux_submit.submit import classify_response
+from jux_submit.classify import classify_answer
+from jux_submit.client import Answer
+from jux_submit.models import PACKAGE_ENDPOINT, RAW_ENDPOINT, Endpoint
 
 
 def classify(
     status: int,
     body: object = b"",
     headers: dict[str, str] | None = None,
-    endpoint: str = RAW_ENDPOINT,
+    endpoint: Endpoint = RAW_ENDPOINT,
 ):
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return classify_response(
+    answer = Answer(
         status,
-        headers or {},
+        {k.lower(): v for k, v in (headers or {}).items()},
         raw,
-        endpoint=endpoint,
-        url="https://jux.example" + endpoint,
         attempts=2,
-        size=1234,
+        url="https://jux.example" + endpoint.path,
     )
+    return classify_answer(answer, endpoint, size=1234)
 
 
 def test_created_with_run_id() -> None:
@@ -44,14 +46,40 @@ def test_created_with_run_id() -> None:
     assert outcome.is_accepted and outcome.test_run_id == "abc" and outcome.attempts == 2
 
 
-def test_created_without_id_is_accepted_with_warning() -> None:
-    outcome = classify(201, b"<html>ok</html>")
-    assert outcome.is_accepted and outcome.test_run_id is None
-    assert "no test_run_id" in outcome.warnings[0]
+@pytest.mark.parametrize(
+    ("status", "body", "ctype"),
+    [
+        (201, b"<html>ok</html>", "text/html"),
+        (201, {"message": "ok"}, "application/json"),
+        (201, {"test_run_id": ""}, "application/json"),
+        (201, b"", ""),
+        (200, {"test_run_id": "abc"}, "application/json"),
+        (200, b"<!DOCTYPE html><title>Sign in</title>\x1b[31m", "text/html; charset=utf-8"),
+        (202, b"queued", "text/plain"),
+    ],
+)
+def test_only_201_with_a_run_id_is_accepted(status: int, body: object, ctype: str) -> None:
+    outcome = classify(status, body, {"Content-Type": ctype} if ctype else None)
+    assert not outcome.is_accepted and outcome.test_run_id is None
+    error = outcome.error
+    assert isinstance(error, NotJuxAPIError)
+    assert error.is_kept and error.is_server_level
+    assert "does not look like a Jux API" in error.message
+    assert f"HTTP {status} ({ctype.split(';')[0] or 'no content type'})" in error.message
+    assert "\x1b" not in error.message
+    assert "server's root" in (error.hint or "")
+
+
+def test_404_says_the_path_looks_wrong_and_suggests_the_root() -> None:
+    outcome = classify(404, {"error": "Not found"})
+    assert isinstance(outcome.error, EndpointNotFoundError)
+    assert "URL path looks wrong" in outcome.error.message
+    assert "server root" in (outcome.error.hint or "")
+    assert outcome.error.is_kept
 
 
 @pytest.mark.parametrize(
-    ("status", "endpoint", "cls", "retryable"),
+    ("status", "endpoint", "cls", "kept"),
     [
         (400, RAW_ENDPOINT, ReportRejectedError, False),
         (400, PACKAGE_ENDPOINT, InvalidPackageError, False),
@@ -62,18 +90,18 @@ def test_created_without_id_is_accepted_with_warning() -> None:
         (429, RAW_ENDPOINT, RateLimitedError, True),
         (500, RAW_ENDPOINT, ServerError, True),
         (503, RAW_ENDPOINT, ServerError, True),
-        (418, RAW_ENDPOINT, UnexpectedResponseError, False),
-        (307, RAW_ENDPOINT, RedirectError, False),
+        (418, RAW_ENDPOINT, UnexpectedResponseError, True),
+        (307, RAW_ENDPOINT, RedirectError, True),
     ],
 )
-def test_error_classes(status: int, endpoint: str, cls: type, retryable: bool) -> None:
+def test_error_classes(status: int, endpoint: Endpoint, cls: type, kept: bool) -> None:
     outcome = classify(
         status,
         {"error": "E", "details": {"message": "M"}, "suggestions": ["S1", "S2"]},
         endpoint=endpoint,
     )
     assert isinstance(outcome.error, cls)
-    assert outcome.error.is_retryable is retryable
+    assert outcome.error.is_kept is kept
     assert outcome.error.http_status == status
     if status != 307:
         assert "E; message: M" in outcome.error.message

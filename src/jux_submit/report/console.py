@@ -27,9 +27,8 @@ def render_file_line(result: FileResult, *, verbose: bool = False) -> str:
     if result.status is Status.SUBMITTED:
         tail = f"test run {result.test_run_id}" if result.test_run_id else "accepted (no id)"
     elif result.status is Status.SKIPPED and result.error is None:
-        # issue 6: the journal says this exact file was accepted by an earlier run
-        earlier = f" (test run {result.test_run_id})" if result.test_run_id else ""
-        tail = f"already accepted by an earlier run{earlier}; not sent again"
+        # the journal says this very submission was accepted by an earlier run
+        tail = result.note or "already accepted by an earlier run; not sent again"
     elif result.status is Status.DRY_RUN:
         tail = (
             f"would send {result.size or 0:,} bytes as {result.mode or 'raw'} to {result.endpoint}"
@@ -39,6 +38,8 @@ def render_file_line(result: FileResult, *, verbose: bool = False) -> str:
     else:
         tail = ""
     lines = [f"{result.path}  {label}  [{_counts(result)}]  {tail}".rstrip()]
+    if result.note and result.status is not Status.SKIPPED:
+        lines.append(f"    note: {result.note}")
     if result.error is not None and result.status is not Status.DRY_RUN:
         lines.extend(f"    hint: {s}" for s in result.error.suggestions)
     if result.outbox_path:
@@ -62,16 +63,39 @@ def render_context(context: CIContext) -> str:
     )
 
 
+#: reports not sent because the server was down: the first few are listed, then a count
+NOT_SENT_SHOWN = 3
+
+
 def render_text(summary: RunSummary, *, verbose: bool = False, quiet: bool = False) -> str:
     """The whole summary as text (ends with a newline)."""
     lines: list[str] = []
     if summary.no_reports:
         patterns = ", ".join(summary.patterns)
         lines.append(f"no JUnit reports found (patterns: {patterns})")
+    not_sent = 0
     for result in summary.files:
         if quiet and result.status in (Status.SUBMITTED, Status.DRY_RUN):
             continue
+        if result.error is not None and result.error.kind == "not-sent":
+            not_sent += 1
+            if not_sent > NOT_SENT_SHOWN:
+                continue  # one message for all of them, below
+            lines.append(f"{result.path}  {_LABELS[result.status]}  not sent, kept in the outbox")
+            continue
         lines.append(render_file_line(result, verbose=verbose))
+    if not_sent > NOT_SENT_SHOWN:
+        lines.append(
+            f"... and {not_sent - NOT_SENT_SHOWN} more report(s) not sent, kept in the outbox"
+        )
+    lines.extend(f"note: {note}" for note in summary.notes)
+    if summary.pending_after is not None:
+        lines.append(f"outbox: {summary.pending_after} report(s) still pending in {summary.outbox}")
+    elif summary.pending_earlier:
+        lines.append(
+            f"outbox: {summary.pending_earlier} submission(s) of earlier runs are still pending "
+            f"in {summary.outbox}: 'jux-submit resubmit' sends them"
+        )
     t = summary.totals
     parts = [f"{summary.count(s)} {s.value}" for s in Status if summary.count(s)]
     lines.append(

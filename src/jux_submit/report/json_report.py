@@ -42,6 +42,8 @@ def file_to_dict(result: FileResult) -> dict[str, Any]:
         "properties_added": {name: value for name, value in result.properties_added},
         "entries": [{"name": n, "size": s} for n, s in result.entries],
         "outbox_path": result.outbox_path,
+        "note": result.note,
+        "source_count": result.source_count,
         "duration": round(result.duration, 4),
     }
 
@@ -58,7 +60,11 @@ def summary_to_dict(summary: RunSummary, settings: Settings) -> dict[str, Any]:
         "context": summary.context.to_dict(),
         "files": [file_to_dict(f) for f in summary.files],
         "totals": {
-            "files": len(summary.files),
+            "files": sum(f.source_count for f in summary.files),
+            "results": len(summary.files),
+            #: report files per status; adds up to ``files`` (the top-level status keys count
+            #: results, and "skipped" there is the number of skipped tests, kept as it was)
+            "files_by_status": summary.files_by_status(),
             **{s.value: summary.count(s) for s in Status},
             "tests": totals.tests,
             "failures": totals.failures,
@@ -69,6 +75,10 @@ def summary_to_dict(summary: RunSummary, settings: Settings) -> dict[str, Any]:
         "no_reports": summary.no_reports,
         "interrupted": summary.interrupted,
         "warnings": list(summary.warnings),
+        "notes": list(summary.notes),
+        "outbox": summary.outbox,
+        "pending_earlier": summary.pending_earlier,
+        "pending_after": summary.pending_after,
         "duration": round(summary.duration, 4),
     }
 

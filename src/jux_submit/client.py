@@ -1,0 +1,49 @@
+"""The seam between delivery and HTTP: the ``Client`` protocol and the ``Answer`` it returns.
+
+Delivery talks only to this interface; ``transport.HttpClient`` implements it with requests and
+urllib3 (whose types never leave ``transport.py``), and tests can script one in process.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from jux_submit.models import Endpoint
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The final HTTP answer to one submission (after the transport's retries)."""
+
+    status: int
+    headers: Mapping[str, str]  # names in lower case
+    body: bytes
+    attempts: int
+    url: str
+    #: an earlier attempt timed out after the body was sent: the server may hold a copy
+    is_possible_duplicate: bool = False
+
+
+class Client(Protocol):
+    """Sends payloads to one Jux server."""
+
+    def url_for(self, endpoint: Endpoint) -> str:
+        """The full URL of ``endpoint`` on this server."""
+        ...
+
+    def post(
+        self, endpoint: Endpoint, body: bytes | io.RawIOBase, *, idempotency_key: str
+    ) -> Answer:
+        """POST ``body``; the final answer, whatever its status. Raises ``SubmitFailedError``
+        for failures that produced no answer (refused, DNS, TLS, timeout, deadline,
+        interruption)."""
+        ...
+
+    def server_version(self) -> str | None:
+        """``GET /api/version``'s version, or None when missing or failing (never raises)."""
+        ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,172 @@
+"""``jux-submit resubmit [DIR]``: send the pending outbox entries again, as they were built.
+
+Each entry goes through the same delivery path as a fresh report (same retry rules, same bytes,
+same ``Idempotency-Key``) to the server of the current settings; it is removed only after a
+201. Entries already accepted (per the journal) are dropped unsent; entries that fail their
+checks are quarantined. Returns a ``RunSummary``; prints nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import ExitStack
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from jux_submit.commands.submit import interrupt_grace
+from jux_submit.deliver import Breaker, Delivery, Parcel
+from jux_submit.errors import ConfigError, OutboxBusyError
+from jux_submit.interrupt import StopFlag, catch_signals, run_all
+from jux_submit.journal import Journal
+from jux_submit.models import ENDPOINTS, CIContext, FileError, FileResult, RunSummary, Status
+from jux_submit.outbox import Outbox, OutboxEntry, OutboxTrustError
+from jux_submit.redact import Redactor
+
+if TYPE_CHECKING:
+    from jux_submit.settings import Settings
+
+log = logging.getLogger("jux_submit")
+
+
+def run_resubmit(settings: Settings) -> RunSummary:
+    """Send every pending entry of the outbox again; see the module docstring. Raises
+    ``ConfigError`` when the outbox cannot be used, ``OutboxBusyError`` when another run
+    holds it past the deadline."""
+    folder = settings.resubmit_dir or settings.outbox_dir
+    root = settings.server_root
+    started = time.monotonic()
+    summary = RunSummary(
+        files=(), context=CIContext(), server_root=root, dry_run=False, outbox=str(folder)
+    )
+    outbox = Outbox(folder, Redactor(settings.secrets))
+    problem = outbox.problem()
+    if problem is not None:
+        raise ConfigError(f"the outbox {folder} cannot be used: {problem}")
+    if root is None or not folder.is_dir():
+        return _with(summary, started, notes=(f"nothing to resubmit: {folder} does not exist",))
+    from jux_submit.transport import build_client
+
+    stop = StopFlag()
+    deadline = started + settings.deadline
+    breaker = Breaker()
+    with ExitStack() as stack:
+        stack.enter_context(catch_signals(stop))
+        if not stack.enter_context(outbox.lock(until=deadline, is_stopping=stop.is_set)):
+            raise OutboxBusyError(
+                f"another jux-submit run kept {folder} busy until this run's deadline",
+                hint="run resubmit again once the other run has finished",
+            )
+        journal = Journal(folder)
+        stack.callback(journal.close)
+        outbox.recover(lambda p, k: journal.accepted_run(p, k) is not None)
+        entries = outbox.pending()
+        if not entries:
+            return _with(
+                summary, started, notes=(f"nothing to resubmit: no pending entries in {folder}",)
+            )
+        log.info("resubmitting %d pending report(s) from %s", len(entries), folder)
+        client = build_client(
+            settings, root, deadline=deadline, stop=stop.event, give_up=breaker.event
+        )
+        stack.callback(client.close)
+        delivery = Delivery(
+            client,
+            settings,
+            outbox=outbox,
+            journal=journal,
+            breaker=breaker,
+            stop=stop,
+            deadline=deadline,
+        )
+
+        def work(entry: OutboxEntry) -> FileResult:
+            try:
+                return resubmit_entry(entry, outbox, journal, delivery, force=settings.force)
+            except Exception as exc:  # the per-entry barrier
+                log.error("%s: unexpected %s: %s", entry.label, type(exc).__name__, exc)
+                return FileResult(
+                    path=entry.label,
+                    status=Status.FAILED,
+                    outbox_path=str(entry.payload_path),
+                    error=FileError(
+                        "internal",
+                        f"unexpected {type(exc).__name__}: {exc}",
+                        ("this is a bug in jux-submit: run again with --debug and report it",),
+                    ),
+                )
+
+        def abandoned(entry: OutboxEntry, was_started: bool) -> FileResult:
+            return FileResult(
+                path=entry.label,
+                status=Status.FAILED,
+                outbox_path=str(entry.payload_path),
+                error=FileError(
+                    "interrupted",
+                    "the run was interrupted"
+                    + (" while this report was being sent" if was_started else "")
+                    + "; it stays in the outbox",
+                ),
+            )
+
+        results = run_all(
+            entries,
+            work,
+            parallel=settings.parallel,
+            stop=stop,
+            grace=interrupt_grace(settings),
+            on_abandon=abandoned,
+        )
+        left = len(outbox.pending())
+    return _with(
+        summary,
+        started,
+        files=tuple(results),
+        interrupted=stop.is_set(),
+        pending_after=left,
+    )
+
+
+def _with(summary: RunSummary, started: float, **changes: Any) -> RunSummary:
+    return replace(summary, duration=time.monotonic() - started, **changes)
+
+
+def resubmit_entry(
+    entry: OutboxEntry, outbox: Outbox, journal: Journal, delivery: Delivery, *, force: bool
+) -> FileResult:
+    """Send one pending entry again; returns its result."""
+    base = FileResult(
+        path=entry.label,
+        status=Status.FAILED,
+        size=entry.size,
+        mode=entry.mode,
+        endpoint=ENDPOINTS[entry.mode].path,
+        outbox_path=str(entry.payload_path),
+    )
+    earlier = journal.accepted_run(entry.source_path, entry.key) if entry.key else None
+    if earlier is not None and not force:
+        outbox.remove(entry)
+        return base.with_status(
+            Status.SKIPPED,
+            test_run_id=earlier or None,
+            outbox_path=None,
+            note="already accepted by an earlier run; removed from the outbox unsent "
+            "(--force sends it anyway)",
+        )
+    try:
+        payload = outbox.payload_of(entry)
+    except OutboxTrustError as exc:
+        outbox.quarantine([entry.sidecar_path.name, entry.payload_path.name], str(exc))
+        return base.with_status(
+            Status.FAILED,
+            outbox_path=None,
+            error=FileError(
+                "untrusted",
+                f"not sent: the stored entry failed its checks ({exc}); moved to "
+                f"{outbox.folder / 'quarantine'}",
+            ),
+        )
+    parcel = Parcel(
+        entry.label, payload, entry.source_path, entry.source_sha256, entry.key, stored=entry
+    )
+    return delivery.deliver(base, parcel)

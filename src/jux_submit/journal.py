@@ -1,0 +1,101 @@
+"""The journal: submissions a server accepted from this workspace, so a rerun sends nothing twice.
+
+``journal.jsonl`` in the outbox folder has one JSON line per accepted submission. A line holds
+the report's path, the test run id and the submission key: a keyed hash of the server, the
+report's content, the effective metadata and the run's identity (``prepare.SubmissionKeys``), so
+that only the very same submission counts as "already accepted". Lines are checked before
+use; anything else in the file is ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+log = logging.getLogger("jux_submit")
+
+JOURNAL_NAME = "journal.jsonl"
+JOURNAL_SCHEMA = 2
+_KEY_RE = re.compile(r"[0-9a-f]{64}\Z")
+_MAX_LINE = 64 * 1024
+_MAX_SIZE = 64 * 1024 * 1024  # a journal this large was not written by us: read no more
+
+
+class Journal:
+    """Accepted submissions (append-only ``journal.jsonl``), indexed by report path.
+
+    Loaded once per run; a lookup hashes the report only when its path is already in the
+    journal, so the normal case (nothing recorded for that path) costs a dict lookup.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / JOURNAL_NAME
+        self._lock = threading.Lock()
+        self._accepted: dict[str, dict[str, str]] = {}
+        self._fd: int | None = None
+        self._load()
+
+    def _load(self) -> None:
+        try:
+            fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except OSError:
+            return
+        try:
+            with os.fdopen(fd, "rb") as handle:
+                data = handle.read(_MAX_SIZE)
+        except OSError as exc:
+            log.warning("cannot read the journal %s: %s", self.path, exc.strerror or exc)
+            return
+        for raw in data.splitlines():
+            if len(raw) > _MAX_LINE:
+                continue
+            try:
+                record = json.loads(raw)
+            except (ValueError, UnicodeDecodeError):  # a line cut short by a killed process
+                continue
+            if not isinstance(record, dict) or record.get("v") != JOURNAL_SCHEMA:
+                continue
+            key, path, run_id = record.get("key"), record.get("path"), record.get("test_run_id")
+            if not isinstance(key, str) or not _KEY_RE.match(key) or not isinstance(path, str):
+                continue
+            shown_id = run_id if isinstance(run_id, str) and len(run_id) <= 200 else ""
+            self._accepted.setdefault(path, {})[key] = shown_id
+
+    def has_path(self, path: str) -> bool:
+        return path in self._accepted
+
+    def accepted_run(self, path: str, key: str) -> str | None:
+        """The test run id (``""`` when unknown) if this submission was accepted before."""
+        return self._accepted.get(path, {}).get(key)
+
+    def record(self, path: str, key: str, test_run_id: str | None) -> None:
+        """Append one accepted submission (one ``write`` of one line, under a lock); the file
+        is created 0600. Raises ``OSError``."""
+        line = json.dumps(
+            {
+                "v": JOURNAL_SCHEMA,
+                "key": key,
+                "path": path,
+                "test_run_id": test_run_id,
+                "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            },
+            sort_keys=True,
+        )
+        with self._lock:
+            self._accepted.setdefault(path, {})[key] = test_run_id or ""
+            if self._fd is None:
+                self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+                self._fd = os.open(self.path, flags, 0o600)
+            os.write(self._fd, (line + "\n").encode("utf-8"))
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None

@@ -1,0 +1,269 @@
+"""Prepare what is sent: the run's context and metadata, raw or package, and the payload.
+
+``resolve_context`` and ``metadata_for`` are computed once per run; ``prepare_payload`` turns one
+validated report into its payload (``decide_mode`` applies ``--mode``); ``SubmissionKeys`` says
+when two submissions are the same, for the journal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from jux_submit.attachments import (
+    AttachmentSet,
+    collect_globbed,
+    find_references,
+    resolve_references,
+    unique_names,
+)
+from jux_submit.detect import apply_overrides, default_project, detect_context
+from jux_submit.enrich import Metadata, Splice, build_metadata, enrich_file, plan_properties
+from jux_submit.models import Attachment, CIContext, Payload, PayloadMode, ReportFile
+from jux_submit.payload import build_package_payload, build_raw_payload
+from jux_submit.settings import Mode
+
+if TYPE_CHECKING:
+    from jux_submit.settings import Settings
+    from jux_submit.signing import SigningMaterial
+    from jux_submit.validate import Validated
+
+log = logging.getLogger("jux_submit")
+
+SIGNED_WARNING = (
+    "the report carries an XML signature: it is sent byte for byte, without "
+    "metadata (adding properties would break the signature)"
+)
+#: properties that differ between two sends of the same submission (not part of its identity)
+VOLATILE_PROPERTIES = frozenset({"jux:timestamp", "jux:hostname", "jux:submitter"})
+
+
+def resolve_context(settings: Settings) -> CIContext:
+    """CI detection plus the user's overrides; ``project`` always filled."""
+    context = detect_context(settings.environ, settings.working_directory)
+    context = apply_overrides(
+        context, project=settings.project, branch=settings.branch, commit=settings.commit
+    )
+    return context.with_values(project=default_project(context, settings.working_directory))
+
+
+def explicit_property_names(settings: Settings) -> tuple[str, ...]:
+    """Properties the user set on purpose: these replace what a report already carries."""
+    names = []
+    if settings.project:
+        names.append("project")
+    if settings.branch:
+        names.append("git:branch")
+    if settings.commit:
+        names.append("git:commit")
+    if settings.sources.get("environment", "default") != "default":
+        names.append("jux:environment")
+    if settings.tags:
+        names.append("jux:tags")
+    return tuple(names)
+
+
+def metadata_for(context: CIContext, settings: Settings) -> Metadata:
+    """The properties every report of this run gets (see ``enrich.build_metadata``)."""
+    return build_metadata(
+        context,
+        cwd=settings.working_directory,
+        explicit_names=explicit_property_names(settings),
+        environment=settings.environment,
+        tags=settings.tags,
+        env_vars=settings.env_var,
+        environ=settings.environ,
+    )
+
+
+@dataclass(frozen=True)
+class SubmissionKeys:
+    """What makes two submissions the same, for the journal.
+
+    A report counts as already accepted only for the same server, the same content at the same
+    path, the same effective metadata (project, branch, commit, tags, environment, recorded
+    variables and every other property written, except the time, host and tool version) and
+    the same run identity (CI provider, build, job and attempt; outside CI, the commit). Keys
+    are HMACs keyed with the API key, so a journal line planted without it matches nothing.
+    """
+
+    secret: bytes
+
+    @classmethod
+    def for_run(cls, settings: Settings, context: CIContext, metadata: Metadata) -> SubmissionKeys:
+        if context.is_ci:
+            identity = [
+                context.provider,
+                context.build_id,
+                context.job_id or context.job_name,
+                context.run_attempt,
+            ]
+        else:
+            identity = [context.commit]
+        root = settings.server_root or ""
+        scheme, sep, rest = root.partition("://")
+        host, slash, path = rest.partition("/")
+        described = json.dumps(
+            {
+                "server": f"{scheme}{sep}{host.rsplit('@', 1)[-1].lower()}{slash}{path}",
+                "metadata": sorted(
+                    [n, v]
+                    for n, v in (*metadata.explicit, *metadata.detected)
+                    if n not in VOLATILE_PROPERTIES
+                ),
+                "run": identity,
+            },
+            sort_keys=True,
+        )
+        secret = hmac.new(
+            (settings.api_key or "").encode("utf-8"), described.encode("utf-8"), hashlib.sha256
+        ).digest()
+        return cls(secret)
+
+    def key(self, path: str, source_sha256: str) -> str:
+        """The journal key of one report of this run."""
+        message = f"{path}\0{source_sha256}".encode("utf-8", "surrogateescape")
+        return hmac.new(self.secret, message, hashlib.sha256).hexdigest()
+
+
+# --- raw or package ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PackagingPlan:
+    """What every package of a run shares: the signing material and the ``--attach`` files."""
+
+    signing: SigningMaterial | None = None
+    extra: AttachmentSet = field(default_factory=AttachmentSet)
+
+
+@dataclass(frozen=True)
+class ModeDecision:
+    """Raw or package for one submission, why, and the attachments it carries."""
+
+    mode: PayloadMode
+    reason: str
+    attachments: tuple[Attachment, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+
+def prepare_packaging(settings: Settings, *, mode: Mode | None = None) -> PackagingPlan:
+    """Load the signing key/certificate and expand ``--attach`` globs, once per run.
+
+    Nothing is loaded in raw mode (a configured key is then only mentioned in the log).
+    Raises ``ConfigError`` for an unusable key or certificate.
+    """
+    effective = mode or settings.mode
+    if effective is Mode.RAW:
+        if settings.signing_key or settings.attachments:
+            log.warning("--mode raw: the signing key and --attach files are not used")
+        return PackagingPlan()
+    signing = None
+    if settings.signing_key or settings.signing_cert:
+        from jux_submit.signing import load_signing  # cryptography: only when signing
+
+        signing = load_signing(settings)
+    if signing is not None:
+        log.info("packages are signed with a %s key", signing.algorithm)
+    extra = (
+        collect_globbed(settings.attachments, settings.working_directory)
+        if settings.attachments
+        else AttachmentSet()
+    )
+    for warning in extra.warnings:
+        log.warning("%s", warning)
+    # the warnings were logged once here; each package only carries the files
+    return PackagingPlan(signing, AttachmentSet(extra.attachments))
+
+
+def decide_mode(
+    reports: Sequence[ReportFile],
+    settings: Settings,
+    plan: PackagingPlan,
+    *,
+    mode: Mode | None = None,
+    contents: Sequence[bytes | None] = (),
+) -> ModeDecision:
+    """Apply ``--mode`` (``mode`` overrides it): ``auto`` sends a package when at least one
+    attachment was actually found and allowed, or a signing key is configured; else raw.
+
+    ``contents`` may give, in the order of ``reports``, the bytes of reports already read
+    whole (None for the others), so that they are not read again."""
+    effective = mode or settings.mode
+    if effective is Mode.RAW:
+        return ModeDecision(PayloadMode.RAW, "raw: mode is raw")
+    found = AttachmentSet()
+    for index, report in enumerate(reports):
+        content = contents[index] if index < len(contents) else None
+        refs = find_references(report.path, huge_tree=settings.huge_xml, content=content)
+        found = found + resolve_references(refs, report, settings.working_directory)
+    attachments = unique_names(found.attachments + plan.extra.attachments)
+    count = f"{len(attachments)} attachment(s)"
+    if effective is Mode.PACKAGE:
+        reason = f"package: mode is package ({count})"
+    elif attachments:
+        reason = f"package: {count} found"
+    elif plan.signing is not None:
+        reason = "package: a signing key is configured"
+    else:
+        return ModeDecision(
+            PayloadMode.RAW, "raw: no attachments found and no signing key", (), found.warnings
+        )
+    if plan.signing is not None:
+        reason += f"; signed ({plan.signing.algorithm})"
+    return ModeDecision(PayloadMode.PACKAGE, reason, attachments, found.warnings)
+
+
+def prepare_payload(
+    checked: Validated,
+    metadata: Metadata,
+    settings: Settings,
+    *,
+    packaging: PackagingPlan | None = None,
+    mode: Mode | None = None,
+) -> Payload:
+    """Enrich the report (unless signed) and build what will be sent: raw XML, or a ``.jxz``
+    package when ``--mode`` (or ``mode``, which overrides it) says so; see ``decide_mode``.
+    Raises ``jxz.SignatureError`` if signing fails."""
+    report = checked.report
+    file = report.file
+    plan = packaging or PackagingPlan()
+    content = checked.text  # the whole file when small: not read again below
+    decision = decide_mode([file], settings, plan, mode=mode, contents=(content,))
+    if report.is_signed:
+        add: tuple[tuple[str, str], ...] = ()
+        splice = Splice(b"", 0)
+        warnings: tuple[str, ...] = (SIGNED_WARNING, *checked.warnings, *decision.warnings)
+    else:
+        add, remove = plan_properties(checked.first_suite_properties, metadata, file.relpath)
+        splice = enrich_file(file.path, file.size, add, remove, report.encoding, content=content)
+        warnings = (*checked.warnings, *decision.warnings)
+    if decision.mode is PayloadMode.PACKAGE:
+        if content is not None:
+            xml = splice.head + content[splice.resume_at :]
+        else:
+            with file.path.open("rb") as handle:
+                handle.seek(splice.resume_at)
+                xml = splice.head + handle.read()
+        return build_package_payload(
+            xml,
+            decision.attachments,
+            reason=decision.reason,
+            signing=plan.signing,
+            properties_added=add,
+            warnings=warnings,
+        )
+    return build_raw_payload(
+        file.path,
+        file.size,
+        splice,
+        reason=decision.reason,
+        properties_added=add,
+        warnings=warnings,
+        content=content,
+    )
