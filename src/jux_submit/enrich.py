@@ -367,9 +367,7 @@ def _add_empty_suite(
     if not add:
         return Splice(b"", 0)
     indent = _line_start_indent(data, tag.start) + b"  "
-    props = b"".join(
-        b"\n" + indent + b"    " + _property_element(n, v, encoding) for n, v in add
-    )
+    props = b"".join(b"\n" + indent + b"    " + _property_element(n, v, encoding) for n, v in add)
     suite = (
         b"\n"
         + indent

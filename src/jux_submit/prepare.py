@@ -88,8 +88,8 @@ class SubmissionKeys:
     A report counts as already accepted only for the same server, the same content at the same
     path, the same effective metadata (project, branch, commit, tags, environment, recorded
     variables and every other property written, except the time, host and tool version) and
-    the same run identity (CI provider, build, job and attempt; outside CI, the commit). Keys
-    are HMACs keyed with the API key, so a journal line planted without it matches nothing.
+    the same run identity (CI provider, build, job and attempt; outside CI, the commit). The
+    key is also the submission's ``Idempotency-Key``.
     """
 
     secret: bytes
@@ -120,10 +120,7 @@ class SubmissionKeys:
             },
             sort_keys=True,
         )
-        secret = hmac.new(
-            (settings.api_key or "").encode("utf-8"), described.encode("utf-8"), hashlib.sha256
-        ).digest()
-        return cls(secret)
+        return cls(hashlib.sha256(described.encode("utf-8")).digest())
 
     def key(self, path: str, source_sha256: str) -> str:
         """The journal key of one report of this run."""

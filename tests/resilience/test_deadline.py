@@ -4,7 +4,6 @@ waits; what is left goes to the outbox as a per-file result, never a crash."""
 from __future__ import annotations
 
 import contextlib
-
 import time
 from pathlib import Path
 

@@ -285,7 +285,7 @@ def test_non_json_400_is_rejected_with_the_text(
         (200, "application/json", b'{"test_run_id": "abc"}'),
     ],
 )
-def test_an_answer_that_is_not_the_contracts_201_is_never_accepted(
+def test_an_answer_that_is_not_the_contracts_201_is_never_accepted(  # noqa: PLR0917
     server: JuxServer, workdir: Path, report: str, status: int, ctype: str, body: bytes
 ) -> None:
     """An SSO page, a captive portal or a catch-all proxy answering 2xx: failed, kept in the

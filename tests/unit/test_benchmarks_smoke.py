@@ -47,3 +47,27 @@ def test_benchmark_harness_runs_end_to_end_with_tiny_sizes(tmp_path: Path) -> No
         assert all(s["returncode"] == 0 for s in row["subject"]["samples"]), row
     assert "| scenario |" in markdown.read_text(encoding="utf-8")
     assert "ratio" in proc.stdout
+
+
+def test_dead_server_benchmark_runs_end_to_end(tmp_path: Path) -> None:
+    figures = tmp_path / "dead.json"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "benchmarks" / "dead_server.py"),
+            "--files",
+            "5",
+            "--repeat",
+            "1",
+            "--json",
+            str(figures),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    data = json.loads(figures.read_text(encoding="utf-8"))
+    assert data["files"] == 5 and data["kept"] == 5  # every report kept in the outbox
+    assert data["verdict"] in VERDICTS

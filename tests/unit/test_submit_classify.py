@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+from jux_submit.classify import classify_answer
+from jux_submit.client import Answer
 from jux_submit.errors import (
     AuthenticationError,
     EndpointNotFoundError,
@@ -19,8 +21,6 @@ from jux_submit.errors import (
     ServerError,
     UnexpectedResponseError,
 )
-from jux_submit.classify import classify_answer
-from jux_submit.client import Answer
 from jux_submit.models import PACKAGE_ENDPOINT, RAW_ENDPOINT, Endpoint
 
 
@@ -65,7 +65,9 @@ def test_only_201_with_a_run_id_is_accepted(status: int, body: object, ctype: st
     assert isinstance(error, NotJuxAPIError)
     assert error.is_kept and error.is_server_level
     assert "does not look like a Jux API" in error.message
-    assert f"HTTP {status} ({ctype.split(';')[0] or 'no content type'})" in error.message
+    assert (
+        f"HTTP {status} ({ctype.split(';', maxsplit=1)[0] or 'no content type'})" in error.message
+    )
     assert "\x1b" not in error.message
     assert "server's root" in (error.hint or "")
 

@@ -89,8 +89,12 @@ def render_annotations(
     ``no_reports_level`` (``error``, ``warning`` or None) follows ``if-no-files-found``.
     """
     lines: list[str] = []
+    not_sent = 0
     for result in summary.files:
         file_path = path_prefix + result.path
+        if result.error is not None and result.error.kind == "not-sent":
+            not_sent += 1  # one annotation for all of them, below
+            continue
         props: dict[str, str] = {"file": file_path} if result.is_file else {}
         if result.status is Status.INVALID:
             if result.line is not None:
@@ -114,6 +118,12 @@ def render_annotations(
                     "warning", _shorten(warning), {"file": file_path} if result.is_file else {}
                 )
             )
+    if not_sent:
+        message = (
+            f"{not_sent} report(s) were not sent because the server could not be used; they "
+            "were kept in the outbox for 'jux-submit resubmit'"
+        )
+        lines.append(format_command("warning", message, {"title": "Reports not submitted"}))
     if summary.no_reports and no_reports_level:
         patterns = ", ".join(summary.patterns) or "the default patterns"
         message = f"No JUnit XML report matched {patterns}"
