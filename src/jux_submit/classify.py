@@ -103,7 +103,7 @@ def _not_jux(answer: Answer, why: str) -> NotJuxAPIError:
         "a Jux API, so the report is not counted as accepted",
         hint="check --api-url / JUX_API_URL: it must be the Jux server's root (for example "
         "https://jux.example.com); a login page, captive portal or proxy may be answering "
-        "instead. The report was kept in the outbox",
+        "instead",
     )
 
 
@@ -174,14 +174,12 @@ def _error_for(answer: Answer, endpoint: Endpoint, size: int | None) -> JuxError
         note = f" (it asked to wait {retry_after} s)" if retry_after else ""
         err = RateLimitedError(
             f"HTTP 429: rate limited after {attempts} attempts{note}{said}",
-            hint="the report was kept in the outbox: run 'jux-submit resubmit' later, or "
-            "lower --parallel",
+            hint="run 'jux-submit resubmit' later, or lower --parallel",
         )
     elif status >= 500:
         err = ServerError(
             f"HTTP {status}: server error after {attempts} attempts{said}",
-            hint="the report was kept in the outbox: run 'jux-submit resubmit' once the server "
-            "is healthy",
+            hint="run 'jux-submit resubmit' once the server is healthy",
         )
     else:
         err = UnexpectedResponseError(f"unexpected HTTP {status} from {answer.url}{said}")

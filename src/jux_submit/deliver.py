@@ -23,8 +23,15 @@ from jux_submit.errors import (
     ServerUnavailableError,
     SubmitFailedError,
 )
-from jux_submit.models import FileError, FileResult, Payload, Status
-from jux_submit.outbox import POSSIBLE_DUPLICATE_WARNING, EntryState, Outbox, OutboxEntry
+from jux_submit.models import ENDPOINTS, FileError, FileResult, Payload, Status
+from jux_submit.outbox import (
+    POSSIBLE_DUPLICATE_WARNING,
+    QUARANTINE_DIR,
+    EntryState,
+    Outbox,
+    OutboxEntry,
+    OutboxTrustError,
+)
 from jux_submit.payload import body_chunks, open_body
 
 if TYPE_CHECKING:
@@ -81,7 +88,7 @@ class Breaker:
             return None
         cause = self.cause.message if self.cause is not None else "unreachable"
         return ServerUnavailableError(
-            f"not sent: the server could not be used ({cause}); kept in the outbox",
+            f"not sent: the server could not be used ({cause})",
             hint=RESUBMIT_HINT,
         )
 
@@ -136,13 +143,12 @@ class Delivery:
         stop = self.stop
         if stop is not None and stop.is_set():
             return InterruptedSubmitError(
-                f"not sent: the run was interrupted ({stop.reason}); kept in the outbox",
+                f"not sent: the run was interrupted ({stop.reason})",
                 hint="run 'jux-submit resubmit', or the same command again",
             )
         if self.deadline is not None and time.monotonic() >= self.deadline:
             return DeadlineExceededError(
-                f"not sent: the run's deadline ({self.settings.deadline:g} s) passed; kept in "
-                "the outbox",
+                f"not sent: the run's deadline ({self.settings.deadline:g} s) passed",
                 hint="run 'jux-submit resubmit' later, or raise --deadline / JUX_DEADLINE",
             )
         return self.breaker.open_error()
@@ -213,8 +219,12 @@ class Delivery:
             except OSError as exc:
                 keep_problem = f"it could not be kept in the outbox: {exc.strerror or exc}"
         suggestions = tuple(s for s in (err.hint, *err.suggestions) if s)
-        if keep_problem and is_kept:
-            suggestions += (keep_problem,)
+        if is_kept and kept is None:
+            suggestions += (
+                keep_problem
+                or "it was not kept: the outbox cannot be used (see the log); run the same "
+                "command again",
+            )
         if not isinstance(err, ServerUnavailableError):  # logged once, by the breaker
             status_word = "failed" if is_kept else "rejected"
             log.error("%s: %s: %s", parcel.label, status_word, err.message)
@@ -284,13 +294,19 @@ class Delivery:
         try:
             if self.journal is not None and parcel.key:
                 self.journal.record(parcel.source_path, parcel.key, test_run_id)
+        except OSError as exc:
+            log.warning(
+                "%s: accepted, but the journal could not be updated (a rerun would send it "
+                "again): %s",
+                parcel.label,
+                exc.strerror or exc,
+            )
+        try:  # dropped even without a journal line: a copy left here would be sent again
             if entry is not None and self.outbox is not None:
                 self.outbox.remove(entry)
         except OSError as exc:
             log.warning(
-                "%s: accepted, but the journal or outbox could not be updated: %s",
-                parcel.label,
-                exc.strerror or exc,
+                "%s: accepted, but its outbox copy could not be removed: %s", parcel.label, exc
             )
 
     def abandon(self, source_path: str) -> str | None:
@@ -303,3 +319,54 @@ class Delivery:
         except OSError as exc:
             log.warning("%s: could not be kept in the outbox: %s", source_path, exc)
         return self.outbox.written.get(source_path)
+
+
+def deliver_stored(
+    entry: OutboxEntry, delivery: Delivery, *, force: bool = False, note: str | None = None
+) -> FileResult:
+    """Send a pending outbox entry as it was built (``resubmit``, or an earlier run's entry
+    whose report is gone): dropped unsent when the journal shows it accepted (unless
+    ``force``), quarantined when its payload fails its checks. Returns its result."""
+    outbox, journal = delivery.outbox, delivery.journal
+    if outbox is None:
+        raise ValueError("stored entries need the outbox")
+    base = FileResult(
+        path=entry.label,
+        status=Status.FAILED,
+        size=entry.size,
+        mode=entry.mode,
+        endpoint=ENDPOINTS[entry.mode].path,
+        outbox_path=str(entry.payload_path),
+        note=note,
+    )
+    earlier = journal.accepted_run(entry.source_path, entry.key) if journal and entry.key else None
+    if earlier is not None and not force:
+        # set aside rather than deleted: the journal line is believed, but costs nothing to keep
+        outbox.quarantine(
+            [entry.sidecar_path.name, entry.payload_path.name],
+            f"already accepted as test run {earlier or '?'} by an earlier run",
+        )
+        return base.with_status(
+            Status.SKIPPED,
+            test_run_id=earlier or None,
+            outbox_path=None,
+            note="already accepted by an earlier run; not sent again, moved to "
+            f"{outbox.folder / QUARANTINE_DIR} (--force sends it anyway)",
+        )
+    try:
+        payload = outbox.payload_of(entry)
+    except (OutboxTrustError, OSError) as exc:
+        outbox.quarantine([entry.sidecar_path.name, entry.payload_path.name], str(exc))
+        return base.with_status(
+            Status.FAILED,
+            outbox_path=None,
+            error=FileError(
+                "untrusted",
+                f"not sent: the stored entry failed its checks ({exc}); moved to "
+                f"{outbox.folder / QUARANTINE_DIR}",
+            ),
+        )
+    parcel = Parcel(
+        entry.label, payload, entry.source_path, entry.source_sha256, entry.key, stored=entry
+    )
+    return delivery.deliver(base, parcel)

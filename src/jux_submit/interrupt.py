@@ -16,7 +16,10 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from types import FrameType
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from jux_submit.settings import Settings
 
 log = logging.getLogger("jux_submit")
 
@@ -173,3 +176,9 @@ def run_all(
             else:
                 out.append(on_abandon(item, claimed[index]))
     return out
+
+
+def interrupt_grace(settings: Settings) -> float:
+    """How long in-flight requests may finish after SIGTERM/SIGINT (CI runners send SIGKILL
+    some seconds later: GitHub after 7.5 s + 2.5 s)."""
+    return min(settings.timeout, 5.0)

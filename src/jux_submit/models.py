@@ -270,6 +270,8 @@ class RunSummary:
     pending_after: int | None = None
     #: run-level notes (the server was unreachable, entries quarantined ...)
     notes: tuple[str, ...] = ()
+    #: outbox entries of earlier runs this run sent as they were stored (not files it found)
+    earlier: tuple[FileResult, ...] = ()
 
     def count(self, status: Status) -> int:
         return sum(1 for f in self.files if f.status is status)

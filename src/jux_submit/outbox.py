@@ -20,9 +20,11 @@ import json
 import logging
 import os
 import re
+import secrets
 import stat
 import threading
 import time
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -52,6 +54,11 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _STEM_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,100}-[0-9a-f]{16}\Z")
 _HEX64 = re.compile(r"[0-9a-f]{64}\Z")
 _OWN_NAMES = frozenset({JOURNAL_NAME, LOCK_NAME, REJECTED_DIR, QUARANTINE_DIR})
+_OWN_FILES = (JOURNAL_NAME, LOCK_NAME)
+_OWN_DIRS = (REJECTED_DIR, QUARANTINE_DIR)
+_QUARANTINE_SHOWN = 5  # warnings about quarantined files, before "and N more"
+#: paths written by version 1 of the sidecar, the only two values it may take
+_V1_ENDPOINTS = {e.path: e.mode for e in ENDPOINTS.values()}
 
 POSSIBLE_DUPLICATE_WARNING = (
     "an earlier attempt at this report may have reached the server (a run was stopped or timed "
@@ -70,6 +77,14 @@ class EntryState(StrEnum):
 
 class OutboxTrustError(Exception):
     """What is on disk is not an entry this tool wrote (or it changed since)."""
+
+
+class LockState(StrEnum):
+    """What ``Outbox.lock`` obtained."""
+
+    HELD = "held"
+    BUSY = "busy"  # another process kept it until the deadline
+    UNUSABLE = "unusable"  # the folder or its lock file cannot be used
 
 
 def entry_stem(source_path: str, source_sha256: str) -> str:
@@ -137,9 +152,17 @@ class OutboxEntry:
 
 
 def _text(meta: dict[str, Any], name: str, *, limit: int = 4096) -> str:
+    """A text field: short, valid UTF-8, no control or format characters (a newline in a
+    report path would forge lines, and CI commands, wherever the path is printed)."""
     value = meta.get(name, "")
-    if not isinstance(value, str) or len(value) > limit or "\0" in value:
+    if not isinstance(value, str) or len(value) > limit:
         raise OutboxTrustError(f"'{name}' is not a short text")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise OutboxTrustError(f"'{name}' is not valid UTF-8") from None
+    if any(unicodedata.category(c).startswith("C") for c in value):
+        raise OutboxTrustError(f"'{name}' contains control characters")
     return value
 
 
@@ -164,14 +187,12 @@ def parse_sidecar(folder: Path, stem: str, data: bytes) -> OutboxEntry:
     ``OutboxTrustError`` naming the first problem."""
     if not _STEM_RE.match(stem):
         raise OutboxTrustError("its file name is not one this tool writes")
-    try:
-        meta = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        raise OutboxTrustError("not valid JSON") from None
-    if not isinstance(meta, dict):
-        raise OutboxTrustError("not a JSON object")
-    if meta.get("schema_version") != SIDECAR_SCHEMA:
-        raise OutboxTrustError(f"unknown schema_version {meta.get('schema_version')!r}")
+    meta = _json_object(data)
+    version = meta.get("schema_version")
+    if version == 1 and not isinstance(version, bool):
+        meta = _from_version_1(stem, meta)
+    elif version != SIDECAR_SCHEMA or isinstance(version, bool):
+        raise OutboxTrustError(f"unknown schema_version {_short(version)}")
     try:
         mode = PayloadMode(str(meta.get("kind")))
     except ValueError:
@@ -208,21 +229,75 @@ def parse_sidecar(folder: Path, stem: str, data: bytes) -> OutboxEntry:
     )
 
 
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _json_object(data: bytes) -> dict[str, Any]:
+    try:
+        meta = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise OutboxTrustError("not valid JSON") from None
+    if not isinstance(meta, dict):
+        raise OutboxTrustError("not a JSON object")
+    return meta
+
+
+def _from_version_1(stem: str, meta: dict[str, Any]) -> dict[str, Any]:
+    """A sidecar of jux-submit 1.0 in today's terms. Its ``endpoint`` is only ever read as one
+    of the two paths that version wrote; any other value (a URL, another host) is refused."""
+    endpoint = meta.get("endpoint")
+    mode = _V1_ENDPOINTS.get(endpoint) if isinstance(endpoint, str) else None
+    if mode is None:
+        raise OutboxTrustError(f"a version 1 sidecar with the endpoint {_short(endpoint)}")
+    if meta.get("payload_file") != f"{stem}{ENDPOINTS[mode].suffix}":
+        raise OutboxTrustError("a version 1 sidecar naming another payload file")
+    state = meta.get("state")
+    return {
+        **{k: meta.get(k, d) for k, d in (("size", 0), ("payload_sha256", ""), ("attempts", 0))},
+        "kind": mode.value,
+        "state": state if state in ("pending", "sending") else "pending",
+        "source_path": meta.get("source_path", ""),
+        "source_sha256": meta.get("source_sha256", ""),
+        "key": "",
+        "possible_duplicate": state == "sending",
+        "created": meta.get("created", ""),
+        "error": meta.get("error") if isinstance(meta.get("error"), dict) else None,
+    }
+
+
 def _open_plain(path: Path) -> int:
-    """An fd on ``path`` read-only, refusing links and anything but a single-link regular file."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NOCTTY", 0))
+    """An fd on ``path`` read-only, refusing links and anything but a single-link regular file
+    (opened non-blocking, so that a FIFO cannot hang the run)."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NOCTTY", 0)
+    fd = os.open(path, flags)
     info = os.fstat(fd)
     if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
         os.close(fd)
         raise OutboxTrustError("not a plain file (a link or a special file)")
+    os.set_blocking(fd, True)
     return fd
 
 
+def _is_plain_file(path: Path) -> bool:
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISREG(info.st_mode) and info.st_nlink == 1
+
+
+def _create_exclusive(path: Path) -> int:
+    """A new 0600 file that did not exist (never a link or a file someone planted)."""
+    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    return os.open(path, flags, 0o600)
+
+
 def _write_atomic(dest: Path, chunks: Iterable[bytes]) -> None:
-    """Write to a 0600 temp file in the same folder, then rename over ``dest``."""
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
-    fd = os.open(tmp, flags, 0o600)
+    """Write to a new 0600 temp file in the same folder, then rename over ``dest``."""
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{secrets.token_hex(6)}.tmp")
+    fd = _create_exclusive(tmp)
     try:
         with os.fdopen(fd, "wb") as handle:
             for chunk in chunks:
@@ -248,7 +323,7 @@ def _parse_slot(record: bytes) -> tuple[dict[str, Any], bytes] | None:
     header, _, body = record[head:].partition(b"\n")
     try:
         meta = json.loads(header)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     if not isinstance(meta, dict) or hashlib.sha256(body).hexdigest() != meta.get("payload_sha256"):
         return None
@@ -270,6 +345,7 @@ class Outbox:
         self._slots_lock = threading.Lock()
         self._index: dict[tuple[str, str], OutboxEntry] | None = None
         self._ready = False
+        self._quarantined: list[tuple[str, str]] | None = None  # batched warnings
 
     # --- the folder and its lock ----------------------------------------------------------
     def problem(self) -> str | None:
@@ -299,20 +375,47 @@ class Outbox:
             self.folder.chmod(0o700)
         self._ready = True
 
+    def _vet(self) -> None:
+        """Move aside whatever sits where the outbox keeps its own files and folders but is not
+        what this tool makes there (a link, a folder for a file, a file for a folder)."""
+        for name in _OWN_FILES:
+            path = self.folder / name
+            if os.path.lexists(path) and not _is_plain_file(path):
+                self._set_aside(name, "not a plain file where the outbox keeps its own")
+        for name in _OWN_DIRS:
+            path = self.folder / name
+            if os.path.lexists(path) and not (path.is_dir() and not path.is_symlink()):
+                self._set_aside(name, "not a folder where the outbox keeps its own")
+
+    def _set_aside(self, name: str, reason: str) -> None:
+        aside = f"{name}.untrusted-{secrets.token_hex(4)}"
+        (self.folder / name).rename(self.folder / aside)
+        self.quarantine([aside], reason)
+
+    def _subfolder(self, name: str) -> Path:
+        """``rejected/`` or ``quarantine/``: a real folder of ours, created when missing."""
+        path = self.folder / name
+        if os.path.lexists(path) and not (path.is_dir() and not path.is_symlink()):
+            aside = f"{name}.untrusted-{secrets.token_hex(4)}"
+            path.rename(self.folder / aside)
+            log.warning("outbox: %s was not a folder; moved to %s", path, aside)
+        path.mkdir(mode=0o700, exist_ok=True)
+        return path
+
     @contextlib.contextmanager
     def lock(
         self, *, until: float, is_stopping: Callable[[], bool] = lambda: False
-    ) -> Iterator[bool]:
+    ) -> Iterator[LockState]:
         """Hold the outbox's one-sender lock; waits for another process holding it until the
-        monotonic time ``until``. Yields False when it could not be taken (the folder is
-        unusable, or another run kept it too long)."""
+        monotonic time ``until``. Yields whether it is held, busy or unusable."""
         try:
             self.ensure()
-            flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+            self._vet()
+            flags = os.O_RDWR | os.O_CREAT | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0)
             fd = os.open(self.folder / LOCK_NAME, flags, 0o600)
         except OSError as exc:
             log.warning("the outbox %s cannot be used: %s", self.folder, exc.strerror or exc)
-            yield False
+            yield LockState.UNUSABLE
             return
         try:
             told = False
@@ -328,10 +431,10 @@ class Outbox:
                         )
                         told = True
                     if time.monotonic() >= until or is_stopping():
-                        yield False
+                        yield LockState.BUSY
                         return
                     time.sleep(0.05)
-            yield True
+            yield LockState.HELD
         finally:
             os.close(fd)
 
@@ -339,14 +442,13 @@ class Outbox:
     def quarantine(self, names: Iterable[str], reason: str) -> None:
         """Move the named files of the folder to ``quarantine/`` (links are moved, never
         followed) and say so once."""
-        target = self.folder / QUARANTINE_DIR
         moved: list[str] = []
         for name in names:
             source = self.folder / name
             if not os.path.lexists(source):
                 continue
             try:
-                target.mkdir(mode=0o700, exist_ok=True)
+                target = self._subfolder(QUARANTINE_DIR)
                 dest = target / name
                 n = 2
                 while os.path.lexists(dest):
@@ -356,13 +458,42 @@ class Outbox:
                 moved.append(name)
             except OSError as exc:
                 log.warning("cannot quarantine %s: %s", source, exc.strerror or exc)
-        if moved:
+        if not moved:
+            return
+        if self._quarantined is not None:
+            self._quarantined.append((", ".join(moved), reason))
+        else:
             log.warning(
                 "outbox: moved %s to %s: %s; it was not sent",
                 ", ".join(moved),
-                target,
+                self.folder / QUARANTINE_DIR,
                 reason,
             )
+
+    @contextlib.contextmanager
+    def _batched_warnings(self) -> Iterator[None]:
+        """Quarantine warnings of a whole scan: the first few, then how many more."""
+        if self._quarantined is not None:  # already inside a batch (recover scans, too)
+            yield
+            return
+        self._quarantined = []
+        try:
+            yield
+        finally:
+            moved, self._quarantined = self._quarantined, None
+            for names, reason in moved[:_QUARANTINE_SHOWN]:
+                log.warning(
+                    "outbox: moved %s to %s: %s; it was not sent",
+                    names,
+                    self.folder / QUARANTINE_DIR,
+                    reason,
+                )
+            if len(moved) > _QUARANTINE_SHOWN:
+                log.warning(
+                    "outbox: moved %d more item(s) to %s that were not valid entries",
+                    len(moved) - _QUARANTINE_SHOWN,
+                    self.folder / QUARANTINE_DIR,
+                )
 
     def _read_sidecar(self, stem: str) -> OutboxEntry:
         fd = _open_plain(self.folder / f"{stem}.json")
@@ -384,6 +515,10 @@ class Outbox:
     def pending(self) -> list[OutboxEntry]:
         """Every pending entry, sorted by source path, after checking each one; whatever is
         not a valid entry is quarantined, leftovers of killed writes are removed."""
+        with self._batched_warnings():
+            return self._scan()
+
+    def _scan(self) -> list[OutboxEntry]:
         try:
             names = sorted(p.name for p in self.folder.iterdir())
         except OSError:
@@ -522,8 +657,7 @@ class Outbox:
     def reject(self, entry: OutboxEntry, error: JuxError, attempts: int) -> Path:
         """Move an entry the server refused for its content to ``rejected/``; returns where
         its payload is now."""
-        target = self.folder / REJECTED_DIR
-        target.mkdir(mode=0o700, exist_ok=True)
+        target = self._subfolder(REJECTED_DIR)
         moved = replace(
             entry,
             folder=target,
@@ -544,9 +678,8 @@ class Outbox:
         fd: int | None = getattr(self._local, "fd", None)
         if fd is None:
             self.ensure()
-            path = self.folder / f"{SLOT_PREFIX}{os.getpid()}-{threading.get_ident()}{SLOT_SUFFIX}"
-            flags = os.O_RDWR | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
-            fd = os.open(path, flags, 0o600)
+            path = self.folder / f"{SLOT_PREFIX}{os.getpid()}-{secrets.token_hex(6)}{SLOT_SUFFIX}"
+            fd = _create_exclusive(path)
             fcntl.flock(fd, fcntl.LOCK_EX)  # released when the process ends, however it ends
             self._local.fd = fd
             with self._slots_lock:
@@ -609,41 +742,48 @@ class Outbox:
 
     def recover(self, is_accepted: Callable[[str, str], bool]) -> int:
         """Turn the slots of processes that died (SIGKILL, crash) into entries marked as
-        possibly stored, unless ``is_accepted(source_path, key)``; returns how many."""
-        recovered = 0
-        try:
-            names = sorted(p.name for p in self.folder.iterdir())
-        except OSError:
-            return 0
-        for name in names:
-            if not (name.startswith(SLOT_PREFIX) and name.endswith(SLOT_SUFFIX)):
-                continue
-            path = self.folder / name
+        possibly stored, unless ``is_accepted(source_path, key)``; returns how many. A slot
+        that is not one this tool wrote is quarantined."""
+        with self._batched_warnings():
             try:
-                fd = os.open(path, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0))
+                names = sorted(p.name for p in self.folder.iterdir())
             except OSError:
-                self.quarantine([name], "an in-flight slot that cannot be opened safely")
-                continue
+                return 0
+            slots = [n for n in names if n.startswith(SLOT_PREFIX) and n.endswith(SLOT_SUFFIX)]
+            return sum(self._recover_one(name, is_accepted) for name in slots)
+
+    def _recover_one(self, name: str, is_accepted: Callable[[str, str], bool]) -> int:
+        path = self.folder / name
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+        except OSError:
+            self.quarantine([name], "an in-flight slot that cannot be opened safely")
+            return 0
+        try:
             try:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    continue  # a live run owns it
-                info = os.fstat(fd)
-                if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
-                    raise OutboxTrustError("not a plain file")
-                with os.fdopen(os.dup(fd), "rb") as handle:
-                    record = handle.read()
-                parsed = _parse_slot(record)
-                if parsed is not None and self._recover_slot(*parsed, is_accepted):
-                    recovered += 1
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return 0  # a live run owns it
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+                raise OutboxTrustError("not a plain file")
+            if info.st_size > IN_MEMORY_LIMIT + _MAX_SIDECAR:
+                raise OutboxTrustError("larger than any slot this tool writes")
+            if info.st_size == 0:  # emptied after its request was answered
                 path.unlink()
-            except (OSError, OutboxTrustError) as exc:
-                os.close(fd)
-                self.quarantine([name], f"an in-flight slot that is not valid ({exc})")
-                continue
+                return 0
+            record = os.pread(fd, info.st_size, 0)
+            parsed = _parse_slot(record)
+            if parsed is None:
+                raise OutboxTrustError("its record is cut short or does not match its hash")
+            recovered = self._recover_slot(*parsed, is_accepted)
+            path.unlink()
+            return int(recovered)
+        except Exception as exc:  # whatever a planted slot holds, the run goes on
+            self.quarantine([name], f"an in-flight slot that is not valid ({exc})")
+            return 0
+        finally:
             os.close(fd)
-        return recovered
 
     def _recover_slot(
         self, meta: dict[str, Any], body: bytes, is_accepted: Callable[[str, str], bool]

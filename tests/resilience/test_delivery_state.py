@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import write_junit
 from tests.jux_server import Fault, JuxServer
 from tests.resilience.conftest import (
     OUTBOX,
@@ -74,6 +75,30 @@ def test_a_new_build_in_a_persistent_workspace_is_sent_although_the_bytes_are_id
     assert len(server.runs) == 4
     for run in (first, second, again):
         assert_no_token(run, server)
+
+
+def test_the_next_build_also_delivers_what_an_earlier_build_left_in_the_outbox(
+    workdir: Path,
+) -> None:
+    """Build 41 ran while the server was down; build 42 rewrote the same report files. Build
+    42's run sends its own reports and build 41's stored copies, each with its own build."""
+    names = write_reports(workdir, 2)
+    down = f"http://127.0.0.1:{closed_port()}"
+    first = submit(down, workdir, "--retries", "0", env=ci_environ(workdir, GITHUB_RUN_ID="41"))
+    assert {f["status"] for f in first.report["files"]} == {"failed"}
+    for name in names:  # the next build's test run writes new results to the same paths
+        write_junit(workdir / name, suite="Next", cases=3)
+    with JuxServer(api_key=TOKEN) as server:
+        second = submit(server.url, workdir, env=ci_environ(workdir, GITHUB_RUN_ID="42"))
+        assert {f["status"] for f in second.report["files"]} == {"submitted"}
+        earlier = second.report["earlier"]
+        assert sorted(e["path"] for e in earlier) == names
+        assert {e["status"] for e in earlier} == {"submitted"}
+        assert "earlier run" in earlier[0]["note"]
+        assert sorted(stored_property(server, "ci:build_id")) == ["41", "41", "42", "42"]
+        assert "earlier submissions from the outbox (2)" in second.stdout
+        assert outbox_payloads(workdir) == []
+        assert_no_token(second, server)
 
 
 def test_a_changed_project_or_tags_is_sent_again_and_force_sends_regardless(

@@ -14,13 +14,12 @@ from contextlib import ExitStack
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from jux_submit.commands.submit import interrupt_grace
-from jux_submit.deliver import Breaker, Delivery, Parcel
+from jux_submit.deliver import Breaker, Delivery, deliver_stored
 from jux_submit.errors import ConfigError, OutboxBusyError
-from jux_submit.interrupt import StopFlag, catch_signals, run_all
+from jux_submit.interrupt import StopFlag, catch_signals, interrupt_grace, run_all
 from jux_submit.journal import Journal
-from jux_submit.models import ENDPOINTS, CIContext, FileError, FileResult, RunSummary, Status
-from jux_submit.outbox import Outbox, OutboxEntry, OutboxTrustError
+from jux_submit.models import CIContext, FileError, FileResult, RunSummary, Status
+from jux_submit.outbox import LockState, Outbox, OutboxEntry
 from jux_submit.redact import Redactor
 
 if TYPE_CHECKING:
@@ -52,12 +51,18 @@ def run_resubmit(settings: Settings) -> RunSummary:
     breaker = Breaker()
     with ExitStack() as stack:
         stack.enter_context(catch_signals(stop))
-        if not stack.enter_context(outbox.lock(until=deadline, is_stopping=stop.is_set)):
+        state = stack.enter_context(outbox.lock(until=deadline, is_stopping=stop.is_set))
+        if state is LockState.UNUSABLE:
+            raise ConfigError(
+                f"the outbox {folder} cannot be used (see the warning above)",
+                hint="check the folder's permissions and that it is a plain folder",
+            )
+        if state is LockState.BUSY:
             raise OutboxBusyError(
                 f"another jux-submit run kept {folder} busy until this run's deadline",
                 hint="run resubmit again once the other run has finished",
             )
-        journal = Journal(folder)
+        journal = Journal(folder, settings.api_key)
         stack.callback(journal.close)
         outbox.recover(lambda p, k: journal.accepted_run(p, k) is not None)
         entries = outbox.pending()
@@ -82,7 +87,7 @@ def run_resubmit(settings: Settings) -> RunSummary:
 
         def work(entry: OutboxEntry) -> FileResult:
             try:
-                return resubmit_entry(entry, outbox, journal, delivery, force=settings.force)
+                return deliver_stored(entry, delivery, force=settings.force)
             except Exception as exc:  # the per-entry barrier
                 log.error("%s: unexpected %s: %s", entry.label, type(exc).__name__, exc)
                 return FileResult(
@@ -129,44 +134,3 @@ def run_resubmit(settings: Settings) -> RunSummary:
 
 def _with(summary: RunSummary, started: float, **changes: Any) -> RunSummary:
     return replace(summary, duration=time.monotonic() - started, **changes)
-
-
-def resubmit_entry(
-    entry: OutboxEntry, outbox: Outbox, journal: Journal, delivery: Delivery, *, force: bool
-) -> FileResult:
-    """Send one pending entry again; returns its result."""
-    base = FileResult(
-        path=entry.label,
-        status=Status.FAILED,
-        size=entry.size,
-        mode=entry.mode,
-        endpoint=ENDPOINTS[entry.mode].path,
-        outbox_path=str(entry.payload_path),
-    )
-    earlier = journal.accepted_run(entry.source_path, entry.key) if entry.key else None
-    if earlier is not None and not force:
-        outbox.remove(entry)
-        return base.with_status(
-            Status.SKIPPED,
-            test_run_id=earlier or None,
-            outbox_path=None,
-            note="already accepted by an earlier run; removed from the outbox unsent "
-            "(--force sends it anyway)",
-        )
-    try:
-        payload = outbox.payload_of(entry)
-    except OutboxTrustError as exc:
-        outbox.quarantine([entry.sidecar_path.name, entry.payload_path.name], str(exc))
-        return base.with_status(
-            Status.FAILED,
-            outbox_path=None,
-            error=FileError(
-                "untrusted",
-                f"not sent: the stored entry failed its checks ({exc}); moved to "
-                f"{outbox.folder / 'quarantine'}",
-            ),
-        )
-    parcel = Parcel(
-        entry.label, payload, entry.source_path, entry.source_sha256, entry.key, stored=entry
-    )
-    return delivery.deliver(base, parcel)

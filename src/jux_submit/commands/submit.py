@@ -13,12 +13,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from jux_submit.combine import prepare_combined_payload
-from jux_submit.deliver import RESUBMIT_HINT, Breaker, Delivery, Parcel
+from jux_submit.deliver import RESUBMIT_HINT, Breaker, Delivery, Parcel, deliver_stored
 from jux_submit.discover import discover_reports
-from jux_submit.interrupt import StopFlag, catch_signals, run_all
+from jux_submit.interrupt import StopFlag, catch_signals, interrupt_grace, run_all
 from jux_submit.journal import Journal
 from jux_submit.models import (
     Counts,
@@ -31,7 +32,7 @@ from jux_submit.models import (
     Status,
     ValidationProblem,
 )
-from jux_submit.outbox import Outbox
+from jux_submit.outbox import LockState, Outbox, OutboxEntry
 from jux_submit.payload import check_package_size
 from jux_submit.prepare import (
     PackagingPlan,
@@ -132,7 +133,9 @@ def run_submit(settings: Settings) -> RunSummary:
     packaging = prepare_packaging(settings)
     root = settings.server_root
     if settings.dry_run or not root:
-        run = SubmitRun(settings, metadata, keys, Journal(settings.outbox_dir), packaging)
+        run = SubmitRun(
+            settings, metadata, keys, Journal(settings.outbox_dir, settings.api_key), packaging
+        )
         results = _process_all(discovery.files, run, StopFlag())
         return replace(summary, files=results, duration=time.monotonic() - started)
 
@@ -156,12 +159,20 @@ def run_submit(settings: Settings) -> RunSummary:
                 settings.outbox_dir,
                 outbox.problem(),
             )
-            is_locked = False
+            state = LockState.UNUSABLE
         else:
-            is_locked = stack.enter_context(outbox.lock(until=deadline, is_stopping=stop.is_set))
-        usable = outbox if is_locked else None
+            state = stack.enter_context(outbox.lock(until=deadline, is_stopping=stop.is_set))
+        if state is LockState.BUSY:
+            log.warning(
+                "another jux-submit run kept %s busy until this run's deadline: reports are not "
+                "kept in the outbox in this run",
+                settings.outbox_dir,
+            )
+        usable = outbox if state is LockState.HELD else None
         earlier: set[str] = set()
-        journal = Journal(settings.outbox_dir)  # read once this run is the outbox's only sender
+        journal = Journal(
+            settings.outbox_dir, settings.api_key
+        )  # read once this run is the outbox's only sender
         stack.callback(journal.close)
         if usable is not None:
             stack.callback(usable.close)
@@ -182,11 +193,12 @@ def run_submit(settings: Settings) -> RunSummary:
         )
         run = SubmitRun(settings, metadata, keys, journal, packaging, delivery, usable)
         results = _process_all(discovery.files, run, stop)
+        older: tuple[FileResult, ...] = ()
         pending_earlier = 0
         if usable is not None:
-            still = {e.stem for e in usable.pending()}
-            written = {p.rsplit("/", 1)[-1].rsplit(".", 1)[0] for p in usable.written.values()}
-            pending_earlier = len((still & earlier) - written)
+            older = _send_earlier_entries(usable, earlier, delivery, stop)
+            written = {Path(p).stem for p in usable.written.values()}
+            pending_earlier = len({e.stem for e in usable.pending()} & earlier - written)
     notes: tuple[str, ...] = ()
     if breaker.event.is_set():
         not_sent = sum(1 for r in results if r.error is not None and r.error.kind == "not-sent")
@@ -202,6 +214,51 @@ def run_submit(settings: Settings) -> RunSummary:
         interrupted=stop.is_set(),
         pending_earlier=pending_earlier,
         notes=notes,
+        earlier=older,
+    )
+
+
+EARLIER_NOTE = (
+    "left in the outbox by an earlier run, whose report has changed or is gone since: sent as "
+    "it was built then"
+)
+
+
+def _send_earlier_entries(
+    outbox: Outbox, earlier: set[str], delivery: Delivery, stop: StopFlag
+) -> tuple[FileResult, ...]:
+    """Entries earlier runs left whose report this run did not rebuild (it changed or is gone)
+    go out as they were stored, so that a persistent workspace's outbox empties itself."""
+    written = {Path(p).stem for p in outbox.written.values()}
+    entries = [e for e in outbox.pending() if e.stem in earlier and e.stem not in written]
+    if not entries or stop.is_set():
+        return ()
+    log.info("sending %d submission(s) earlier runs left in the outbox", len(entries))
+
+    def work(entry: OutboxEntry) -> FileResult:
+        try:
+            return deliver_stored(entry, delivery, note=EARLIER_NOTE)
+        except Exception as exc:  # the per-report barrier
+            return internal_result(entry.label, exc, delivery.settings, time.monotonic())
+
+    def abandoned(entry: OutboxEntry, was_started: bool) -> FileResult:
+        return FileResult(
+            path=entry.label,
+            status=Status.FAILED,
+            outbox_path=str(entry.payload_path),
+            note=EARLIER_NOTE,
+            error=FileError("interrupted", "the run was interrupted; it stays in the outbox"),
+        )
+
+    return tuple(
+        run_all(
+            entries,
+            work,
+            parallel=delivery.settings.parallel,
+            stop=stop,
+            grace=interrupt_grace(delivery.settings),
+            on_abandon=abandoned,
+        )
     )
 
 
@@ -232,12 +289,6 @@ def workers_for(settings: Settings, *, is_sending: bool) -> int:
     2.4x as long with 4 threads as with 1 on 2 cores: benchmarks/RESULTS.md).
     """
     return settings.parallel if is_sending else 1
-
-
-def interrupt_grace(settings: Settings) -> float:
-    """How long in-flight requests may finish after SIGTERM/SIGINT (CI runners send SIGKILL
-    some seconds later: GitHub after 7.5 s + 2.5 s)."""
-    return min(settings.timeout, 5.0)
 
 
 def check_server_version(version: str | None) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from jux_submit.models import CIContext, FileResult, RunSummary, Status
 
 _LABELS = {
@@ -81,12 +83,19 @@ def render_text(summary: RunSummary, *, verbose: bool = False, quiet: bool = Fal
             not_sent += 1
             if not_sent > NOT_SENT_SHOWN:
                 continue  # one message for all of them, below
-            lines.append(f"{result.path}  {_LABELS[result.status]}  not sent, kept in the outbox")
+            where = "kept in the outbox" if result.outbox_path else "NOT kept"
+            lines.append(f"{result.path}  {_LABELS[result.status]}  not sent, {where}")
             continue
         lines.append(render_file_line(result, verbose=verbose))
     if not_sent > NOT_SENT_SHOWN:
         lines.append(
             f"... and {not_sent - NOT_SENT_SHOWN} more report(s) not sent, kept in the outbox"
+        )
+    if summary.earlier:
+        lines.append(f"earlier submissions from the outbox ({len(summary.earlier)}):")
+        lines.extend(
+            "  " + render_file_line(replace(r, note=None), verbose=verbose).replace("\n", "\n  ")
+            for r in summary.earlier
         )
     lines.extend(f"note: {note}" for note in summary.notes)
     if summary.pending_after is not None:

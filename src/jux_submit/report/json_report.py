@@ -59,6 +59,7 @@ def summary_to_dict(summary: RunSummary, settings: Settings) -> dict[str, Any]:
         "settings": settings.summary(),
         "context": summary.context.to_dict(),
         "files": [file_to_dict(f) for f in summary.files],
+        "earlier": [file_to_dict(f) for f in summary.earlier],
         "totals": {
             "files": sum(f.source_count for f in summary.files),
             "results": len(summary.files),
