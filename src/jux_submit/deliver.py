@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from jux_submit.classify import POSSIBLE_DUPLICATE_AFTER_TIMEOUT, SubmitOutcome, classify_answer
@@ -23,6 +24,7 @@ from jux_submit.errors import (
     ServerUnavailableError,
     SubmitFailedError,
 )
+from jux_submit.interrupt import StopFlag, interrupt_grace, run_all
 from jux_submit.models import ENDPOINTS, FileError, FileResult, Payload, Status
 from jux_submit.outbox import (
     POSSIBLE_DUPLICATE_WARNING,
@@ -36,7 +38,6 @@ from jux_submit.payload import body_chunks, open_body
 
 if TYPE_CHECKING:
     from jux_submit.client import Client
-    from jux_submit.interrupt import StopFlag
     from jux_submit.journal import Journal
     from jux_submit.settings import Settings
 
@@ -44,11 +45,29 @@ log = logging.getLogger("jux_submit")
 
 #: consecutive server-level failures after which the run stops contacting the server
 BREAKER_THRESHOLD = 3
+INTERNAL_SUGGESTIONS = (
+    "this is a bug in jux-submit, not in the report: run again with --debug for a traceback "
+    "and report it (https://github.com/jux/submit-action/issues); the other reports were "
+    "handled as usual",
+)
 MAY_HAVE_BEEN_STORED = (
     "a request timed out after the report was sent: the server may have stored it; if it "
     "does not honour Idempotency-Key, sending it again may store it twice"
 )
 RESUBMIT_HINT = "run 'jux-submit resubmit' once the server is reachable (or the same command again)"
+
+
+def internal_result(path: str, exc: Exception, settings: Settings, started: float) -> FileResult:
+    """The result of a report whose handling raised an unexpected exception."""
+    log.error("%s: unexpected %s: %s", path, type(exc).__name__, exc, exc_info=settings.debug)
+    return FileResult(
+        path=path,
+        status=Status.FAILED,
+        error=FileError(
+            "internal", f"unexpected {type(exc).__name__}: {exc}", INTERNAL_SUGGESTIONS
+        ),
+        duration=time.monotonic() - started,
+    )
 
 
 class Breaker:
@@ -370,3 +389,46 @@ def deliver_stored(
         entry.label, payload, entry.source_path, entry.source_sha256, entry.key, stored=entry
     )
     return delivery.deliver(base, parcel)
+
+
+def deliver_all_stored(
+    entries: Sequence[OutboxEntry],
+    delivery: Delivery,
+    *,
+    force: bool = False,
+    note: str | None = None,
+) -> list[FileResult]:
+    """``deliver_stored`` for each entry, up to ``--parallel`` at once, each behind its own
+    barrier; when the run is interrupted, what is still in flight stays in the outbox."""
+    settings = delivery.settings
+
+    def work(entry: OutboxEntry) -> FileResult:
+        try:
+            return deliver_stored(entry, delivery, force=force, note=note)
+        except Exception as exc:  # the per-entry barrier
+            result = internal_result(entry.label, exc, settings, time.monotonic())
+            return replace(result, outbox_path=str(entry.payload_path), note=note)
+
+    def abandoned(entry: OutboxEntry, was_started: bool) -> FileResult:
+        return FileResult(
+            path=entry.label,
+            status=Status.FAILED,
+            outbox_path=str(entry.payload_path),
+            note=note,
+            error=FileError(
+                "interrupted",
+                "the run was interrupted"
+                + (" while this report was being sent" if was_started else "")
+                + "; it stays in the outbox",
+            ),
+        )
+
+    stop = delivery.stop or StopFlag()
+    return run_all(
+        entries,
+        work,
+        parallel=settings.parallel,
+        stop=stop,
+        grace=interrupt_grace(settings),
+        on_abandon=abandoned,
+    )

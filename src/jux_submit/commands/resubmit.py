@@ -14,12 +14,12 @@ from contextlib import ExitStack
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from jux_submit.deliver import Breaker, Delivery, deliver_stored
+from jux_submit.deliver import Breaker, Delivery, deliver_all_stored
 from jux_submit.errors import ConfigError, OutboxBusyError
-from jux_submit.interrupt import StopFlag, catch_signals, interrupt_grace, run_all
+from jux_submit.interrupt import StopFlag, catch_signals
 from jux_submit.journal import Journal
-from jux_submit.models import CIContext, FileError, FileResult, RunSummary, Status
-from jux_submit.outbox import LockState, Outbox, OutboxEntry
+from jux_submit.models import CIContext, RunSummary
+from jux_submit.outbox import LockState, Outbox
 from jux_submit.redact import Redactor
 
 if TYPE_CHECKING:
@@ -85,43 +85,7 @@ def run_resubmit(settings: Settings) -> RunSummary:
             deadline=deadline,
         )
 
-        def work(entry: OutboxEntry) -> FileResult:
-            try:
-                return deliver_stored(entry, delivery, force=settings.force)
-            except Exception as exc:  # the per-entry barrier
-                log.error("%s: unexpected %s: %s", entry.label, type(exc).__name__, exc)
-                return FileResult(
-                    path=entry.label,
-                    status=Status.FAILED,
-                    outbox_path=str(entry.payload_path),
-                    error=FileError(
-                        "internal",
-                        f"unexpected {type(exc).__name__}: {exc}",
-                        ("this is a bug in jux-submit: run again with --debug and report it",),
-                    ),
-                )
-
-        def abandoned(entry: OutboxEntry, was_started: bool) -> FileResult:
-            return FileResult(
-                path=entry.label,
-                status=Status.FAILED,
-                outbox_path=str(entry.payload_path),
-                error=FileError(
-                    "interrupted",
-                    "the run was interrupted"
-                    + (" while this report was being sent" if was_started else "")
-                    + "; it stays in the outbox",
-                ),
-            )
-
-        results = run_all(
-            entries,
-            work,
-            parallel=settings.parallel,
-            stop=stop,
-            grace=interrupt_grace(settings),
-            on_abandon=abandoned,
-        )
+        results = deliver_all_stored(entries, delivery, force=settings.force)
         left = len(outbox.pending())
     return _with(
         summary,

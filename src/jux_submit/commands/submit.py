@@ -17,7 +17,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from jux_submit.combine import prepare_combined_payload
-from jux_submit.deliver import RESUBMIT_HINT, Breaker, Delivery, Parcel, deliver_stored
+from jux_submit.deliver import (
+    RESUBMIT_HINT,
+    Breaker,
+    Delivery,
+    Parcel,
+    deliver_all_stored,
+    internal_result,
+)
 from jux_submit.discover import discover_reports
 from jux_submit.interrupt import StopFlag, catch_signals, interrupt_grace, run_all
 from jux_submit.journal import Journal
@@ -32,7 +39,7 @@ from jux_submit.models import (
     Status,
     ValidationProblem,
 )
-from jux_submit.outbox import LockState, Outbox, OutboxEntry
+from jux_submit.outbox import LockState, Outbox
 from jux_submit.payload import check_package_size
 from jux_submit.prepare import (
     PackagingPlan,
@@ -52,11 +59,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("jux_submit")
 
 INVALID_SUGGESTIONS = ("fix the file or exclude it with a '!pattern'; it was not sent",)
-INTERNAL_SUGGESTIONS = (
-    "this is a bug in jux-submit, not in the report: run again with --debug for a traceback "
-    "and report it (https://github.com/jux/submit-action/issues); the other reports were "
-    "handled as usual",
-)
 FORCE_HINT = "--force (JUX_FORCE=true) sends it anyway"
 
 
@@ -76,19 +78,6 @@ def pending_result(
         properties_added=payload.properties_added,
         entries=payload.entries,
         is_file=is_file,
-    )
-
-
-def internal_result(path: str, exc: Exception, settings: Settings, started: float) -> FileResult:
-    """The result of a report whose handling raised an unexpected exception."""
-    log.error("%s: unexpected %s: %s", path, type(exc).__name__, exc, exc_info=settings.debug)
-    return FileResult(
-        path=path,
-        status=Status.FAILED,
-        error=FileError(
-            "internal", f"unexpected {type(exc).__name__}: {exc}", INTERNAL_SUGGESTIONS
-        ),
-        duration=time.monotonic() - started,
     )
 
 
@@ -234,32 +223,7 @@ def _send_earlier_entries(
     if not entries or stop.is_set():
         return ()
     log.info("sending %d submission(s) earlier runs left in the outbox", len(entries))
-
-    def work(entry: OutboxEntry) -> FileResult:
-        try:
-            return deliver_stored(entry, delivery, note=EARLIER_NOTE)
-        except Exception as exc:  # the per-report barrier
-            return internal_result(entry.label, exc, delivery.settings, time.monotonic())
-
-    def abandoned(entry: OutboxEntry, was_started: bool) -> FileResult:
-        return FileResult(
-            path=entry.label,
-            status=Status.FAILED,
-            outbox_path=str(entry.payload_path),
-            note=EARLIER_NOTE,
-            error=FileError("interrupted", "the run was interrupted; it stays in the outbox"),
-        )
-
-    return tuple(
-        run_all(
-            entries,
-            work,
-            parallel=delivery.settings.parallel,
-            stop=stop,
-            grace=interrupt_grace(delivery.settings),
-            on_abandon=abandoned,
-        )
-    )
+    return tuple(deliver_all_stored(entries, delivery, note=EARLIER_NOTE))
 
 
 def _process_all(
