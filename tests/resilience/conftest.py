@@ -192,5 +192,14 @@ def sources_stored(server: JuxServer) -> list[str]:
         return sorted(r.properties.get("jux:source_file", "") for r in server.runs)
 
 
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def send_signal_after(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
     os.kill(proc.pid, sig)

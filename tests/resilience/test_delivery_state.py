@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -24,6 +23,7 @@ from tests.resilience.conftest import (
     TOKEN,
     assert_no_token,
     ci_environ,
+    closed_port,
     outbox_payloads,
     outbox_sidecars,
     resubmit,
@@ -33,12 +33,6 @@ from tests.resilience.conftest import (
 )
 
 FAST = ("--max-retry-wait", "1", "--retries", "1")
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def stored_property(server: JuxServer, name: str) -> list[str]:

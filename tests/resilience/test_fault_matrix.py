@@ -9,7 +9,6 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import json
-import socket
 import time
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from tests.jux_server import RAW_PATH, Fault, JuxServer
 from tests.resilience.conftest import (
     TOKEN,
     assert_no_token,
+    closed_port,
     outbox_payloads,
     outbox_sidecars,
     resubmit,
@@ -33,12 +33,6 @@ FAST = ("--max-retry-wait", "1", "--retries", "2")
 def report(workdir: Path) -> str:
     write_junit(workdir / "TEST-a.xml", suite="A", cases=3, failures=1)
     return "TEST-a.xml"
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def assert_kept(run, report: str, kind: str, code: int = 0) -> dict:  # type: ignore[no-untyped-def]
