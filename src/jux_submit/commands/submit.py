@@ -139,9 +139,9 @@ def run_submit(settings: Settings) -> RunSummary:
             settings, root, deadline=deadline, stop=stop.event, give_up=breaker.event
         )
         stack.callback(client.close)
-        server_version = client.server_version()
+        stack.enter_context(catch_signals(stop))  # from here on, SIGTERM gives the summary
+        server_version = None if stop.is_set() else client.server_version()
         check_server_version(server_version)
-        stack.enter_context(catch_signals(stop))
         if outbox.problem() is not None:
             log.warning(
                 "the outbox %s is not used: %s; reports not accepted cannot be kept",
