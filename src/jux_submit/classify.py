@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,7 @@ from jux_submit.models import Endpoint
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _EXCERPT = 120
+_READ_FOR_EXCERPT = 64 * 1024  # redacted whole before it is shortened
 POSSIBLE_DUPLICATE_AFTER_TIMEOUT = (
     "an attempt timed out after the report was sent; if the server stored that one "
     "and does not honour Idempotency-Key, this test run is stored twice"
@@ -50,21 +52,25 @@ class SubmitOutcome:
         return self.error is None
 
 
-def excerpt(body: bytes) -> str:
-    """The first bytes of an answer as one safe line: control characters replaced, quoted."""
-    text = _CONTROL.sub(" ", body[: _EXCERPT * 4].decode("utf-8", "replace"))
+def excerpt(body: bytes, redact: Callable[[str], str] = str) -> str:
+    """The first bytes of an answer as one safe line: redacted first (a secret cut in two by
+    the shortening would survive redaction), control characters replaced, quoted."""
+    text = redact(body[:_READ_FOR_EXCERPT].decode("utf-8", "replace"))
+    text = _CONTROL.sub(" ", text)
     text = " ".join(text.split())
     if len(text) > _EXCERPT:
         text = text[: _EXCERPT - 3] + "..."
     return repr(text)
 
 
-def _server_error_parts(body: bytes) -> tuple[str | None, str | None, tuple[str, ...]]:
+def _server_error_parts(
+    body: bytes, redact: Callable[[str], str]
+) -> tuple[str | None, str | None, tuple[str, ...]]:
     """(error, details, suggestions) from a JSON error body; text excerpt when not JSON."""
     try:
         data = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        return (f"non-JSON answer: {excerpt(body)}" if body.strip() else None), None, ()
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return (f"non-JSON answer: {excerpt(body, redact)}" if body.strip() else None), None, ()
     if not isinstance(data, dict):
         return None, None, ()
     error = data.get("error")
@@ -85,7 +91,7 @@ def _run_id(body: bytes) -> str | None:
     """The ``test_run_id`` of a contract ``SubmitResponse``, or None."""
     try:
         data: Any = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         return None
     run_id = data.get("test_run_id") if isinstance(data, dict) else None
     if isinstance(run_id, str) and run_id.strip():
@@ -95,9 +101,10 @@ def _run_id(body: bytes) -> str | None:
     return None
 
 
-def _not_jux(answer: Answer, why: str) -> NotJuxAPIError:
+def _not_jux(answer: Answer, why: str, redact: Callable[[str], str]) -> NotJuxAPIError:
     ctype = answer.headers.get("content-type", "").split(";")[0].strip() or "no content type"
-    shown = excerpt(answer.body) if answer.body.strip() else "an empty body"
+    ctype = _CONTROL.sub(" ", ctype)[:80]
+    shown = excerpt(answer.body, redact) if answer.body.strip() else "an empty body"
     return NotJuxAPIError(
         f"HTTP {answer.status} ({ctype}) with {shown}: {why}; {answer.url} does not look like "
         "a Jux API, so the report is not counted as accepted",
@@ -108,26 +115,35 @@ def _not_jux(answer: Answer, why: str) -> NotJuxAPIError:
 
 
 def classify_answer(
-    answer: Answer, endpoint: Endpoint, *, size: int | None = None
+    answer: Answer,
+    endpoint: Endpoint,
+    *,
+    size: int | None = None,
+    redact: Callable[[str], str] = str,
 ) -> SubmitOutcome:
-    """Decide what a final HTTP answer means for the report."""
+    """Decide what a final HTTP answer means for the report. Text quoted from the answer is
+    passed through ``redact`` whole, before anything is shortened."""
     status, attempts = answer.status, answer.attempts
     if status == 201:
         run_id = _run_id(answer.body)
         if run_id is not None:
             return SubmitOutcome(status, attempts, test_run_id=run_id)
-        err: JuxError = _not_jux(answer, "the contract's 201 carries JSON with a test_run_id")
+        err: JuxError = _not_jux(
+            answer, "the contract's 201 carries JSON with a test_run_id", redact
+        )
     elif 200 <= status < 300:
-        err = _not_jux(answer, "a Jux server answers a submission with 201")
+        err = _not_jux(answer, "a Jux server answers a submission with 201", redact)
     else:
-        err = _error_for(answer, endpoint, size)
+        err = _error_for(answer, endpoint, size, redact)
     err.http_status = status
     return SubmitOutcome(status, attempts, error=err)
 
 
-def _error_for(answer: Answer, endpoint: Endpoint, size: int | None) -> JuxError:
+def _error_for(
+    answer: Answer, endpoint: Endpoint, size: int | None, redact: Callable[[str], str]
+) -> JuxError:
     status, headers, attempts = answer.status, answer.headers, answer.attempts
-    error, details, tips = _server_error_parts(answer.body)
+    error, details, tips = _server_error_parts(answer.body, redact)
     said = ": " + "; ".join(p for p in (error, details) if p) if (error or details) else ""
     what = endpoint.what
     err: JuxError

@@ -32,11 +32,34 @@ def run(
 ) -> int:
     """Entry point of ``jux-submit``; returns the process exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
-    out = stdout or sys.stdout
-    err = stderr or sys.stderr
     if args == ["--version"]:  # fast path: imports nothing else
-        out.write(f"jux-submit {__version__}\n")
+        (stdout or sys.stdout).write(f"jux-submit {__version__}\n")
         return 0
+    # A closed stdout or stderr (``jux-submit | head``) must not stop a single submission:
+    # every write goes through a stream that turns a broken pipe into silence. The process's
+    # own streams are swapped for the run (the CI reporters write to sys.stdout).
+    from typing import cast
+
+    real = (sys.stdout, sys.stderr)
+    out = GuardedStream(stdout or sys.stdout)
+    err = GuardedStream(stderr or sys.stderr)
+    out_io, err_io = cast("TextIO", out), cast("TextIO", err)
+    if stdout is None:
+        sys.stdout = out_io
+    if stderr is None:
+        sys.stderr = err_io
+    try:
+        return _guarded_run(args, environ, out_io, err_io)
+    finally:
+        sys.stdout, sys.stderr = real
+        for stream, original in ((out, real[0]), (err, real[1])):
+            if stream.is_broken and stream.inner is original:
+                _silence(original)
+
+
+def _guarded_run(
+    args: list[str], environ: Mapping[str, str] | None, out: TextIO, err: TextIO
+) -> int:
     from jux_submit.errors import ConfigError, ExitCode, JuxError
     from jux_submit.redact import Redactor
 
@@ -65,6 +88,50 @@ def run(
         else:
             err.write("hint: run again with --debug for a traceback, and report the bug\n")
         return int(ExitCode.REPORTS_FAILED)
+
+
+class GuardedStream:
+    """A text stream whose writes never raise: after a broken pipe (or a closed stream) it
+    drops what is written, and says so through ``is_broken``."""
+
+    def __init__(self, inner: TextIO) -> None:
+        self.inner = inner
+        self.is_broken = False
+
+    def write(self, text: str) -> int:
+        if not self.is_broken:
+            try:
+                self.inner.write(text)
+            except (OSError, ValueError):  # EPIPE, or a closed file
+                self.is_broken = True
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.is_broken:
+            try:
+                self.inner.flush()
+            except (OSError, ValueError):
+                self.is_broken = True
+
+    def isatty(self) -> bool:
+        try:
+            return not self.is_broken and self.inner.isatty()
+        except (OSError, ValueError):
+            return False
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+
+def _silence(stream: TextIO) -> None:
+    """Point a broken process stream at /dev/null, so that the interpreter's final flush
+    does not fail (Python would then exit 120, outside the documented exit codes)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 def _env_secrets(env: Mapping[str, str]) -> list[str]:

@@ -35,6 +35,7 @@ from jux_submit.outbox import (
     OutboxTrustError,
 )
 from jux_submit.payload import body_chunks, open_body
+from jux_submit.redact import Redactor
 
 if TYPE_CHECKING:
     from jux_submit.client import Client
@@ -155,6 +156,8 @@ class Delivery:
         self.breaker = breaker
         self.stop = stop
         self.deadline = deadline
+        #: applied to whole messages before anything shortens them
+        self.redact = Redactor(settings.secrets)
 
     def stopping_error(self) -> SubmitFailedError | None:
         """Why no new request may start now (interrupted, past the deadline, or the server is
@@ -237,7 +240,7 @@ class Delivery:
                     kept = str(entry.payload_path)
             except OSError as exc:
                 keep_problem = f"it could not be kept in the outbox: {exc.strerror or exc}"
-        suggestions = tuple(s for s in (err.hint, *err.suggestions) if s)
+        suggestions = tuple(self.redact(s) for s in (err.hint, *err.suggestions) if s)
         if is_kept and kept is None:
             suggestions += (
                 keep_problem
@@ -251,7 +254,7 @@ class Delivery:
             Status.FAILED if is_kept else Status.REJECTED,
             http_status=outcome.http_status,
             attempts=outcome.attempts,
-            error=FileError(err.kind, err.message, suggestions),
+            error=FileError(err.kind, self.redact(err.message), suggestions),
             warnings=warnings,
             outbox_path=kept if is_kept else None,
             duration=time.monotonic() - started,
@@ -294,7 +297,7 @@ class Delivery:
         finally:
             if not isinstance(body, bytes):
                 body.close()
-        outcome = classify_answer(answer, payload.target, size=payload.size)
+        outcome = classify_answer(answer, payload.target, size=payload.size, redact=self.redact)
         self.breaker.record(outcome.error)
         if answer.is_possible_duplicate and outcome.is_accepted:
             outcome = SubmitOutcome(

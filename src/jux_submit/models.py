@@ -243,6 +243,9 @@ class FileResult:
     note: str | None = None
     #: report files this result stands for (a combined submission: all it merged)
     source_count: int = 1
+    #: properties set on purpose that could not be applied (a signed report): with
+    #: --fail-on-error, such a report counts as not accepted
+    unapplied: tuple[str, ...] = ()
 
     def with_status(self, status: Status, **changes: Any) -> FileResult:
         return replace(self, status=status, **changes)
@@ -299,4 +302,4 @@ class RunSummary:
     @property
     def has_failures(self) -> bool:
         bad = (Status.INVALID, Status.FAILED, Status.REJECTED)
-        return any(f.status in bad for f in self.files)
+        return any(f.status in bad or f.unapplied for f in self.files)

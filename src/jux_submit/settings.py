@@ -561,10 +561,64 @@ def is_loopback_host(host: str | None) -> bool:
 
 # --- parsing ------------------------------------------------------------------------------
 
-#: variables never recorded with --env-var: their values would be stored on the server
+#: variables never recorded with --env-var: their values would be stored on the server.
+#: Names that look like secrets, and the credential variables of the CI systems detected
+#: (GitLab's job token travels inside CI_REPOSITORY_URL; JWTs, registry passwords, runner
+#: tokens, SSH keys, Docker's auth config)
 _SECRET_NAME_RE = re.compile(
-    r"TOKEN|SECRET|PASSW|API_?KEY|PRIVATE_?KEY|SIGNING_KEY|CREDENTIAL", re.IGNORECASE
+    r"TOKEN|SECRET|PASSW|API_?KEY|PRIVATE_?KEY|SIGNING_KEY|CREDENTIAL|JWT|AUTH(?!OR)|SSH_.*KEY|"
+    r"COOKIE|SESSION",
+    re.IGNORECASE,
 )
+_CREDENTIAL_VARIABLES = frozenset(
+    {
+        "CI_JOB_TOKEN",
+        "CI_REPOSITORY_URL",
+        "CI_REGISTRY_PASSWORD",
+        "CI_DEPENDENCY_PROXY_PASSWORD",
+        "CI_DEPLOY_PASSWORD",
+        "DOCKER_AUTH_CONFIG",
+        "ACTIONS_RUNTIME_TOKEN",
+        "ACTIONS_ID_TOKEN_REQUEST_URL",
+        "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+        "ACTIONS_CACHE_URL",
+        "ACTIONS_RESULTS_URL",
+        "SYSTEM_ACCESSTOKEN",
+        "BITBUCKET_STEP_OIDC_TOKEN",
+        "CIRCLE_OIDC_TOKEN",
+        "BUILDKITE_AGENT_ACCESS_TOKEN",
+        "DRONE_NETRC_PASSWORD",
+        "CI_NETRC_PASSWORD",
+    }
+)
+#: a URL carrying credentials (``scheme://user:pass@host``) as a value
+_USERINFO_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/@\s]+@")
+
+
+def refuses_env_var(name: str, value: str | None, secret_values: set[str]) -> bool:
+    """True when ``--env-var NAME`` must not be recorded: a name that looks like a secret, a
+    known credential variable of a CI system, a value that is a configured secret, or a value
+    carrying URL credentials (Jenkins' GIT_URL with user:token@, for example)."""
+    if _SECRET_NAME_RE.search(name) or name.upper() in _CREDENTIAL_VARIABLES:
+        return True
+    if name.upper().startswith("ACTIONS_") and name.upper().endswith(("_TOKEN", "_URL")):
+        return True
+    return value is not None and (value in secret_values or bool(_USERINFO_RE.search(value)))
+
+
+def shown_url(url: str) -> str:
+    """A URL as it may be printed: without user:password@, query or fragment."""
+    try:
+        parts = urlsplit(url.strip())
+        host = parts.netloc.rsplit("@", 1)[-1]
+    except ValueError:
+        return "<an unparsable URL>"
+    if not parts.scheme:
+        return "<an unparsable URL>"
+    shown = f"{parts.scheme}://{host}{parts.path}"
+    return shown + ("?..." if parts.query or parts.fragment else "")
+
+
 _TRUE = {"1", "true", "yes", "on", "y"}
 _FALSE = {"0", "false", "no", "off", "n"}
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b?|b)?\s*$", re.IGNORECASE)
@@ -887,13 +941,20 @@ def load_settings(
         problems.extend(
             _check_url(values["api_url"], values["api_key"], values["allow_insecure_http"])
         )
+    key = values["api_key"]
+    if key and any(c.isspace() or not c.isprintable() for c in key):
+        problems.append(
+            f"{OPTIONS_BY_NAME['api-key'].describe()}: the API key contains whitespace or "
+            "control characters (a line break copied with it?); remove them (the key is not "
+            "shown)"
+        )
     if values["verbose"] and values["quiet"]:
         problems.append("-v/--verbose and -q/--quiet: choose one")
     secret_values = {
         v for v in (values["api_key"], values["signing_key"], values["signing_key_password"]) if v
     }
     for name in values["env_var"]:
-        if _SECRET_NAME_RE.search(name) or environ.get(name) in secret_values:
+        if refuses_env_var(name, environ.get(name), secret_values):
             problems.append(
                 f"{OPTIONS_BY_NAME['env-var'].describe()}: refusing to record {name}: it holds "
                 "(or looks like it holds) a secret, and recorded variables are stored on the "
@@ -970,16 +1031,24 @@ def _refuse_other_commands_flags(command: Command, args: Sequence[str]) -> None:
 
 def _check_url(url: str, api_key: str | None, allow_insecure: bool) -> list[str]:
     opt = OPTIONS_BY_NAME["api-url"]
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return [f"{opt.describe()}: invalid URL {url!r}; expected http(s)://host[:port][/path]"]
+    shown = repr(shown_url(url))  # never echo credentials or a query token
+    try:
+        parts = urlsplit(url.strip())
+        hostname = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        return [f"{opt.describe()}: invalid URL {shown}; expected http(s)://host[:port][/path]"]
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url.strip()):
+        return [f"{opt.describe()}: invalid URL {shown}: it contains spaces or control characters"]
     if parts.username or parts.password:
         return [
             f"{opt.describe()}: the URL must not contain credentials; put the key in "
             "JUX_API_KEY (or the api-key input) instead"
         ]
+    if parts.scheme not in ("http", "https") or not hostname:
+        return [f"{opt.describe()}: invalid URL {shown}; expected http(s)://host[:port][/path]"]
     if parts.query or parts.fragment:
-        return [f"{opt.describe()}: invalid URL {url!r}; remove the query or fragment"]
+        return [f"{opt.describe()}: invalid URL {shown}; remove the query or fragment"]
     if (
         parts.scheme == "http"
         and api_key

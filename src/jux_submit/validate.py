@@ -16,6 +16,23 @@ from jux_submit.models import Counts, ReportFile, ValidationProblem, ValidReport
 
 XMLDSIG_NS = "http://www.w3.org/2000/09/xmldsig#"
 _SIGNATURE_TAG = f"{{{XMLDSIG_NS}}}Signature"
+_SIGNED_INFO_TAG = f"{{{XMLDSIG_NS}}}SignedInfo"
+_SIGNATURE_VALUE_TAG = f"{{{XMLDSIG_NS}}}SignatureValue"
+FAKE_SIGNATURE_WARNING = (
+    "the report has an XML Signature element without SignedInfo and SignatureValue: it is not "
+    "a signature, so the report is treated as unsigned (metadata is added as usual)"
+)
+
+
+def is_signature(elem: etree._Element) -> bool:
+    """A structural XML-DSig check: ``SignedInfo`` and a non-empty ``SignatureValue`` (the
+    server verifies it; an empty ``<Signature/>`` must not stop metadata from being added)."""
+    value = elem.find(_SIGNATURE_VALUE_TAG)
+    return (
+        elem.find(_SIGNED_INFO_TAG) is not None
+        and value is not None
+        and bool((value.text or "").strip())
+    )
 _ROOTS = ("testsuites", "testsuite")
 
 
@@ -167,6 +184,7 @@ class _Scan:
         self.first_suite: etree._Element | None = None
         self.properties: tuple[tuple[str, str], ...] = ()
         self.is_signed = False
+        self.fake_signature = False  # a Signature element that is not one (ignored)
         self.tests = self.failures = self.errors = self.skipped = 0
         self.root_time: float | None = None
         self.suite_times: list[float | None] = []
@@ -197,11 +215,13 @@ class _Scan:
                     self._drop(elem)
             elif tag == _SIGNATURE_TAG:
                 parent = elem.getparent()
-                self.is_signed = (
-                    self.is_signed
-                    or parent is self.root
-                    or (parent is not None and parent is self.first_suite)
+                is_placed = parent is self.root or (
+                    parent is not None and parent is self.first_suite
                 )
+                if is_placed and is_signature(elem):
+                    self.is_signed = True
+                elif is_placed:
+                    self.fake_signature = True
             elif elem.getparent() is self.first_suite and self.first_suite is not None:
                 self.properties += tuple(
                     [
@@ -339,7 +359,7 @@ def validate_report(
     if docinfo.doctype or docinfo.internalDTD is not None:
         return ValidationProblem(_DOCTYPE_REFUSED, 1, None)
     encoding = docinfo.encoding or "UTF-8"
-    warnings: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = (FAKE_SIGNATURE_WARNING,) if scan.fake_signature else ()
     converted: bytes | None = None
     try:
         codecs.lookup(encoding)
@@ -352,7 +372,7 @@ def validate_report(
                 "files under 64 KiB; save it as UTF-8"
             )
         converted = etree.tostring(found_root.getroottree(), encoding="UTF-8", xml_declaration=True)
-        warnings = (
+        warnings += (
             f"re-encoded from {encoding} to UTF-8 (no Python codec for {encoding}); "
             "comments and processing instructions were dropped",
         )

@@ -130,11 +130,31 @@ def test_encodings_bom_and_signature(tmp_path: Path) -> None:
         assert isinstance(check(path), Validated), path
     signed = tmp_path / "signed.xml"
     signed.write_text(
-        '<testsuites><Signature xmlns="http://www.w3.org/2000/09/xmldsig#"/>'
+        '<testsuites><Signature xmlns="http://www.w3.org/2000/09/xmldsig#"><SignedInfo/>'
+        "<SignatureValue>c2ln</SignatureValue></Signature>"
         '<testsuite name="s"><testcase name="a"/></testsuite></testsuites>'
     )
     result = check(signed)
     assert isinstance(result, Validated) and result.report.is_signed
+
+
+@pytest.mark.parametrize(
+    "signature",
+    [
+        "<Signature xmlns='http://www.w3.org/2000/09/xmldsig#'/>",
+        "<Signature xmlns='http://www.w3.org/2000/09/xmldsig#'><SignedInfo/></Signature>",
+        "<Signature xmlns='http://www.w3.org/2000/09/xmldsig#'><SignedInfo/>"
+        "<SignatureValue> </SignatureValue></Signature>",
+        "<Signature xmlns='urn:other'><SignedInfo/><SignatureValue>x</SignatureValue></Signature>",
+    ],
+)
+def test_a_signature_counts_only_if_it_is_one(tmp_path: Path, signature: str) -> None:
+    fake = tmp_path / "fake.xml"
+    fake.write_text(
+        f"<testsuites>{signature}<testsuite name='s'><testcase name='a'/></testsuite></testsuites>"
+    )
+    result = check(fake)
+    assert isinstance(result, Validated) and not result.report.is_signed
 
 
 def test_nul_bytes_are_invalid(tmp_path: Path) -> None:

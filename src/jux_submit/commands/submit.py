@@ -328,6 +328,8 @@ def _process_file(file: ReportFile, run: SubmitRun, started: float) -> FileResul
         )
     payload = prepare_payload(checked, run.metadata, settings, packaging=run.packaging)
     base = pending_result(file.relpath, checked.report.counts, payload)
+    if checked.report.is_signed and run.metadata.explicit:
+        base = signed_without_settings(base, run.metadata, checked.first_suite_properties)
     if earlier is not None:
         if settings.force:
             base = replace(base, note="sent again although already accepted: --force")
@@ -342,6 +344,23 @@ def _process_file(file: ReportFile, run: SubmitRun, started: float) -> FileResul
         replaces=run.outbox.entry_for_source(file.relpath, source_sha) if run.outbox else None,
     )
     return dispatch(base, parcel, run, started)
+
+
+def signed_without_settings(
+    result: FileResult, metadata: Metadata, carried: tuple[tuple[str, str], ...]
+) -> FileResult:
+    """A signed report is sent byte for byte, so settings given on purpose (``--project``,
+    ``--branch`` ...) are not applied: say so loudly, and list them in the result (with
+    ``--fail-on-error`` such a report counts as not accepted)."""
+    names = tuple(name for name, _ in metadata.explicit)
+    has = dict(carried)
+    stored = ", ".join(f"{n}={has[n]!r}" for n in names if n in has) or "none of them"
+    message = (
+        f"the report is signed, so {', '.join(names)} could not be applied: the server stores "
+        f"what the report carries ({stored}); sign the report after setting its metadata"
+    )
+    log.warning("%s: %s", result.path, message)
+    return replace(result, unapplied=names, warnings=(*result.warnings, message))
 
 
 def skip_note(test_run_id: str) -> str:
