@@ -275,6 +275,143 @@ def test_azure_branch_is_never_the_last_segment_only(cwd: Path) -> None:
     assert detect_context(env, cwd).branch == "users/jane/fix"
 
 
+# --- pull request trigger plugins on Jenkins ------------------------------------------------
+
+
+def test_ghprb_null_texts_are_unset(cwd: Path) -> None:
+    # ghprb writes String.valueOf(null): the text "null" names no branch and no login.
+    env = jenkins_env(
+        ghprbPullId="9",
+        ghprbSourceBranch="null",
+        ghprbTargetBranch="null",
+        ghprbPullAuthorLogin="null",
+        ghprbActualCommit=SHA,
+    )
+    context = detect_context(env, cwd)
+    assert (context.pull_request, context.branch, context.pr_target_branch, context.actor) == (
+        "9",
+        None,
+        None,
+        None,
+    )
+
+
+def test_ghprb_unmergeable_pull_request_builds_its_head(cwd: Path) -> None:
+    # Without a merge ref, sha1 is the head SHA and the Git plugin builds it: no merge commit.
+    env = jenkins_env(
+        ghprbPullId="5", ghprbSourceBranch="fix/x", sha1=SHA, GIT_COMMIT=SHA, GIT_BRANCH="detached"
+    )
+    context = detect_context(env, cwd)
+    assert (context.pull_request, context.branch, context.commit, context.merge_commit) == (
+        "5",
+        "fix/x",
+        SHA,
+        None,
+    )
+
+
+def test_gitlab_plugin_pipeline_job_takes_the_plugins_merge_sha(cwd: Path) -> None:
+    # A Pipeline job has no GIT_* variables: the merge SHA GitLab made is all that names one.
+    env = jenkins_env(
+        gitlabMergeRequestIid="7",
+        gitlabMergeRequestId="48213",
+        gitlabSourceBranch="feat/y",
+        gitlabTargetBranch="main",
+        gitlabMergeRequestLastCommit=SHA,
+        gitlabMergeCommitSha=OTHER_SHA,
+        gitlabMergeRequestState="merged",
+        gitlabActionType="MERGE",
+    )
+    del env["GIT_COMMIT"], env["GIT_BRANCH"]
+    context = detect_context(env, cwd)
+    assert (context.pull_request, context.commit, context.merge_commit, context.event) == (
+        "7",
+        SHA,
+        OTHER_SHA,
+        "MERGE",
+    )
+
+
+def test_abbreviated_head_that_is_not_what_was_built_means_a_merge(cwd: Path) -> None:
+    # Bitbucket Cloud names the head by 12 digits; "merge before build" built something else.
+    env = jenkins_env(
+        BITBUCKET_PULL_REQUEST_ID="31",
+        BITBUCKET_SOURCE_BRANCH="bugfix/rounding",
+        BITBUCKET_TARGET_BRANCH="develop",
+        BITBUCKET_PULL_REQUEST_LATEST_COMMIT_FROM_SOURCE_BRANCH=OTHER_SHA[:12],
+    )
+    context = detect_context(env, cwd)
+    # Not a git repository here: the head (the merge's second parent) stays unknown.
+    assert (context.pull_request, context.commit, context.merge_commit) == ("31", None, SHA)
+
+
+# --- Azure repository names ------------------------------------------------------------------
+
+
+def azure_env(**extra: str) -> dict[str, str]:
+    return {
+        **BASE,
+        "TF_BUILD": "True",
+        "BUILD_BUILDID": "1",
+        "SYSTEM_COLLECTIONURI": "https://dev.azure.com/acme/",
+        "SYSTEM_TEAMPROJECT": "Widgets Platform",
+        "BUILD_REPOSITORY_PROVIDER": "TfsGit",
+        "BUILD_SOURCEBRANCH": "refs/heads/main",
+        **extra,
+    }
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        # The default repository: Azure leaves the project out of its URL.
+        (
+            {"BUILD_REPOSITORY_URI": "https://acme@dev.azure.com/acme/_git/Widgets%20Platform"},
+            ("Widgets Platform/Widgets Platform", "Widgets Platform"),
+        ),
+        # A repository of another project than the pipeline's: the URL names its project.
+        (
+            {
+                "SYSTEM_TEAMPROJECT": "Tools",
+                "BUILD_REPOSITORY_NAME": "widgets",
+                "BUILD_REPOSITORY_URI": "https://dev.azure.com/acme/Widgets%20Platform/_git/widgets",
+            },
+            ("Widgets Platform/widgets", "widgets"),
+        ),
+        # Azure DevOps Server: the collection path comes before the project.
+        (
+            {
+                "SYSTEM_COLLECTIONURI": "https://tfs.corp.example/tfs/DefaultCollection/",
+                "SYSTEM_TEAMPROJECT": "Shop",
+                "BUILD_REPOSITORY_URI": "https://tfs.corp.example/tfs/DefaultCollection/Shop/_git/shop-web",
+            },
+            ("Shop/shop-web", "shop-web"),
+        ),
+        # No URL: the pipeline's project and the repository name.
+        ({"BUILD_REPOSITORY_NAME": "widgets"}, ("Widgets Platform/widgets", "widgets")),
+    ],
+)
+def test_azure_repos_repository_is_project_and_name_decoded(
+    extra: dict[str, str], expected: tuple[str, str], cwd: Path
+) -> None:
+    context = detect_context(azure_env(**extra), cwd)
+    assert (context.repository, default_project(context, cwd)) == expected
+
+
+# --- GitHub merge queue ----------------------------------------------------------------------
+
+
+def test_merge_queue_ref_of_a_sha256_repository(cwd: Path) -> None:
+    queue = "gh-readonly-queue/main/pr-77-" + "ab" * 32
+    env = github_env(GITHUB_EVENT_NAME="merge_group", GITHUB_REF=f"refs/heads/{queue}")
+    context = detect_context(env, cwd)
+    assert (context.branch, context.pull_request, context.pr_target_branch) == (
+        queue,
+        "77",
+        "main",
+    )
+
+
 # --- credentials -----------------------------------------------------------------------------
 
 

@@ -5,6 +5,8 @@ Variables: https://learn.microsoft.com/en-us/azure/devops/pipelines/build/variab
 
 from __future__ import annotations
 
+from urllib.parse import unquote, urlsplit
+
 from jux_submit.models import CIContext
 from jux_submit.providers.base import (
     Env,
@@ -20,6 +22,45 @@ from jux_submit.providers.base import (
 
 def is_azure(env: Env) -> bool:
     return (env.get("TF_BUILD") or "").lower() == "true" and env.has("BUILD_BUILDID")
+
+
+def _path_segments(url: str | None) -> list[str]:
+    """The decoded path segments of ``url`` (``Widgets%20Platform`` → ``Widgets Platform``)."""
+    path = urlsplit(url).path if url else ""
+    return [unquote(segment) for segment in path.split("/") if segment]
+
+
+def _repository_slug(env: Env, repository_url: str | None, collection: str | None) -> str | None:
+    """``ci:repository`` for the triggering repository.
+
+    Azure Repos Git: ``Project/repo``, decoded (``Widgets Platform/widgets``), the form Azure
+    itself uses to name a repository of the organization (repository resources, ``checkout:
+    git://Project/repo``): repository names are unique only within a project, and the URL path
+    (``org/Widgets%20Platform/_git/widgets``) is no name at all. The project comes from the URL,
+    which names the repository's own project even when the pipeline lives in another one; a URL
+    without one (``org/_git/Widgets%20Platform``) is the default repository, named like its
+    project. The default ``project`` is the last segment, the repository name, as for
+    ``owner/repo`` elsewhere. Other hosts (GitHub, Bitbucket, other Git servers): the path of
+    their URL, ``owner/repo``, which ``Build.Repository.Name`` also holds for GitHub.
+    """
+    name = env.get("BUILD_REPOSITORY_NAME")
+    segments = _path_segments(repository_url)
+    if "_git" in segments:
+        at = segments.index("_git")
+        before = segments[:at]
+        base = _path_segments(collection)
+        # The collection (dev.azure.com/org, or server/tfs/Collection) comes before the project.
+        if [s.lower() for s in before[: len(base)]] == [s.lower() for s in base]:
+            before = before[len(base) :]
+        name = name or (segments[at + 1] if at + 1 < len(segments) else None)
+        project = before[-1] if before else name
+    elif env.get("BUILD_REPOSITORY_PROVIDER") == "TfsGit":
+        project = env.get("SYSTEM_TEAMPROJECT")
+    else:
+        return repository_path(repository_url) or name
+    if not name or "/" in name or not project:
+        return name
+    return f"{project}/{name}"
 
 
 def read_azure(env: Env) -> CIContext:
@@ -70,7 +111,7 @@ def read_azure(env: Env) -> CIContext:
         build_url=build_url,
         job_name=env.get("SYSTEM_JOBDISPLAYNAME", "SYSTEM_JOBNAME"),
         job_url=job_url,
-        repository=repository_path(repository_url) or env.get("BUILD_REPOSITORY_NAME"),
+        repository=_repository_slug(env, repository_url, collection),
         repository_url=repository_url,
         workspace=env.path("BUILD_SOURCESDIRECTORY", "BUILD_REPOSITORY_LOCALPATH"),
         actor=env.get("BUILD_REQUESTEDFOR"),

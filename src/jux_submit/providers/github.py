@@ -29,7 +29,10 @@ from jux_submit.providers.base import (
 _MERGE_REF_EVENTS = frozenset(
     {"pull_request", "pull_request_review", "pull_request_review_comment"}
 )
-_QUEUE_REF_RE = re.compile(r"^(?:refs/heads/)?gh-readonly-queue/(.+)/pr-(\d+)-[0-9a-f]{40}$")
+# Merge queue branches: gh-readonly-queue/<base branch>/pr-<number>-<base SHA>.
+_QUEUE_REF_RE = re.compile(
+    r"^(?:refs/heads/)?gh-readonly-queue/(.+)/pr-(\d+)-[0-9a-f]{40}(?:[0-9a-f]{24})?$"
+)
 
 
 def load_event(path: str | None) -> dict[str, Any]:
@@ -102,13 +105,15 @@ def read_github(env: Env, provider_id: str = "github-actions") -> CIContext:
             # without the payload, git tells what was checked out. Gitea builds refs/pull/N/head.
             commit = head_sha or (sha if (ref or "").endswith("/head") else None)
     elif event_name == "merge_group":
+        # A queue run tests a temporary branch that may never be merged (a pull request ahead
+        # of it can fail and drop it from the queue): it is reported as that branch, never as
+        # the base branch, so that it never joins the base branch's history. The pull request
+        # and the base branch are named by the queue branch; the payload has them too.
         group = event.get("merge_group")
-        queue = _QUEUE_REF_RE.match(ref or "") or _QUEUE_REF_RE.match(
-            _text(group, "head_ref") or ""
-        )
-        # The queue tests exactly the commit its base branch will be fast-forwarded to.
-        branch = plain_branch(_text(group, "base_ref")) or (queue.group(1) if queue else None)
-        target = branch
+        head_ref = _text(group, "head_ref") or ref
+        queue = _QUEUE_REF_RE.match(head_ref or "") or _QUEUE_REF_RE.match(ref or "")
+        branch = plain_branch(head_ref) or plain_branch(env.get("GITHUB_REF_NAME"))
+        target = plain_branch(_text(group, "base_ref")) or (queue.group(1) if queue else None)
         pull_request = queue.group(2) if queue else None
         commit = _sha(_text(group, "head_sha")) or sha
     elif env.get("GITHUB_REF_TYPE") == "tag" or tag_from_ref(ref):
