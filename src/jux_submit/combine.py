@@ -81,8 +81,11 @@ def combine_reports(reports: Sequence[ValidReport], *, huge_tree: bool = False) 
     total = Counts()
     out = etree.Element("testsuites", name="combined")
     for report in reports:
-        with report.file.path.open("rb") as handle:
-            root = etree.parse(handle, parser).getroot()
+        if report.converted is not None:
+            root = etree.fromstring(report.converted, parser)
+        else:
+            with report.file.path.open("rb") as handle:
+                root = etree.parse(handle, parser).getroot()
         for suite in _top_suites(root):
             _set_source(suite, report.file.relpath)
             out.append(suite)

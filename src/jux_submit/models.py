@@ -72,6 +72,8 @@ class Status(StrEnum):
     REJECTED = "rejected"  # refused by the server for its content (400, 413, 422)
     DRY_RUN = "dry-run"
     SKIPPED = "skipped"
+    #: found by a default pattern, but not a test report (kept out of the results)
+    IGNORED = "ignored"
 
 
 class PayloadMode(StrEnum):
@@ -143,6 +145,8 @@ class ValidationProblem:
     message: str
     line: int | None = None
     column: int | None = None
+    #: well-formed, but another kind of document (a build file, coverage, IDE settings)
+    is_not_a_report: bool = False
 
     def __str__(self) -> str:
         where = ""
@@ -159,15 +163,26 @@ class ValidReport:
     counts: Counts
     encoding: str = "UTF-8"
     is_signed: bool = False
+    #: the JUnit XML later stages use instead of the file (converted from another format, or
+    #: re-encoded as UTF-8); None: the file itself
+    converted: bytes | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
 class Attachment:
-    """A file to carry in a package: where it is, its name inside ``attachments/``, its test."""
+    """A file to carry in a package: where it is, its name inside ``attachments/``, its test.
+
+    ``root`` is the working directory it was found beneath and ``identity`` the (device, inode)
+    seen when it was checked: the bytes are read later by walking from ``root`` again, and only
+    from that same file. ``origin`` says where it was named (a marker, a property, a glob).
+    """
 
     path: Path
     name: str
     attachment_for: str | None = None
+    root: Path | None = None
+    identity: tuple[int, int] | None = None
+    origin: str = ""
 
 
 @dataclass(frozen=True)
@@ -243,6 +258,8 @@ class FileResult:
     note: str | None = None
     #: report files this result stands for (a combined submission: all it merged)
     source_count: int = 1
+    #: the format the report was converted from (None: it was JUnit XML)
+    source_format: str | None = None
     #: properties set on purpose that could not be applied (a signed report): with
     #: --fail-on-error, such a report counts as not accepted
     unapplied: tuple[str, ...] = ()
@@ -275,6 +292,8 @@ class RunSummary:
     notes: tuple[str, ...] = ()
     #: outbox entries of earlier runs this run sent as they were stored (not files it found)
     earlier: tuple[FileResult, ...] = ()
+    #: files a default pattern found that are not test reports (pom.xml, coverage ...)
+    ignored: tuple[str, ...] = ()
 
     def count(self, status: Status) -> int:
         return sum(1 for f in self.files if f.status is status)

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from jux_submit import __version__
 from jux_submit.errors import ConfigError
+from jux_submit.formats import NAMES as FORMAT_NAMES
 
 
 class Kind(StrEnum):
@@ -48,13 +49,36 @@ class Mode(StrEnum):
     AUTO = "auto"
 
 
+#: --format: auto (detected from each file's content), junit (no conversion), or one format
+InputFormat = StrEnum(  # type: ignore[misc]
+    "InputFormat", {name.upper(): name for name in ("auto", "junit", *FORMAT_NAMES)}
+)
+AUTO_FORMAT = InputFormat("auto")
+
+
 class IfNoFilesFound(StrEnum):
     WARN = "warn"
     ERROR = "error"
     IGNORE = "ignore"
 
 
-DEFAULT_PATTERNS = ("**/TEST-*.xml", "**/*junit*.xml", "**/test-results/**/*.xml")
+#: Where producers write their reports when nobody tells them otherwise (a file one of these
+#: finds that is not a test report is ignored quietly; see commands/submit.py)
+DEFAULT_PATTERNS = (
+    "**/TEST-*.xml",  # Maven Surefire/Failsafe, Gradle, Ant
+    "**/TESTS-*.xml",  # Ant's junitreport, behave
+    "**/*junit*.xml",  # jest-junit, pytest --junitxml=junit.xml, many CI templates
+    "**/test-results/**/*.xml",  # Gradle, Playwright, CircleCI's convention
+    "**/*test*.xml",  # test-results.xml (mocha-junit-reporter), test_detail.xml (GoogleTest)
+    "**/*Test*.xml",  # CTest, PHPUnit, per-class reports
+    "**/report.xml",  # bats
+    "**/results.xml",  # Playwright's junit reporter as documented
+    "**/tap.xml",  # tap-junit
+    "**/rspec.xml",  # rspec_junit_formatter
+    "**/xunit.xml",  # Robot Framework, mocha's xunit reporter, tap-xunit
+    "**/criterion.xml",  # Criterion
+    "**/*.trx",  # Visual Studio / dotnet test TRX
+)
 DEFAULT_OUTBOX = ".jux-outbox"
 CONFIG_FILE_NAME = ".jux.yml"
 MEGABYTE = 1_000_000
@@ -327,6 +351,16 @@ OPTIONS: tuple[Option, ...] = (
         choices=tuple(Mode),
     ),
     Option(
+        "format",
+        "JUX_FORMAT",
+        Kind.CHOICE,
+        AUTO_FORMAT,
+        "report format: auto (JUnit XML, or another format recognised from each file's "
+        "content and converted to JUnit), junit, or one of the converted formats",
+        flags=("--format",),
+        choices=tuple(InputFormat),
+    ),
+    Option(
         "attachments",
         "JUX_ATTACHMENTS",
         Kind.LIST,
@@ -471,6 +505,7 @@ class Settings:
     env_var: tuple[str, ...] = ()
     allow_insecure_http: bool = False
     mode: Mode = Mode.AUTO
+    format: InputFormat = AUTO_FORMAT
     attachments: tuple[str, ...] = ()
     signing_key: str | None = field(default=None, repr=False)
     signing_key_password: str | None = field(default=None, repr=False)

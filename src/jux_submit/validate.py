@@ -7,6 +7,7 @@ properties), or a ``ValidationProblem`` with line and column. Never raises for a
 from __future__ import annotations
 
 import codecs
+import io
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,8 @@ def is_signature(elem: etree._Element) -> bool:
         and value is not None
         and bool((value.text or "").strip())
     )
+
+
 _ROOTS = ("testsuites", "testsuite")
 
 
@@ -250,6 +253,7 @@ class _Scan:
                 f"<testsuite>",
                 _line(root),
                 None,
+                is_not_a_report=True,
             )
         self.root_time = _number(root.get("time"))
         if name == "testsuites":
@@ -292,7 +296,11 @@ class _Scan:
 
 
 def validate_report(
-    file: ReportFile, *, huge_tree: bool = False, keep_content: bool = True
+    file: ReportFile,
+    *,
+    huge_tree: bool = False,
+    keep_content: bool = True,
+    converted: bytes | None = None,
 ) -> Validated | ValidationProblem:
     """Parse and check one file.
 
@@ -301,11 +309,12 @@ def validate_report(
     with line and column when known. A small file is parsed from the bytes already read; a
     large one is streamed, keeping memory bounded whatever its size. The bytes of a small
     file are kept in ``Validated.content`` unless ``keep_content`` is false (callers that hold
-    many results at once).
+    many results at once). ``converted`` is the report already turned into JUnit XML (from
+    another format): it is validated instead of the file, and kept as ``Validated.converted``.
     """
     try:
-        with file.path.open("rb") as handle:
-            head = handle.read(_PROLOG_READ)
+        with file.path.open("rb") if converted is None else io.BytesIO(converted) as handle:
+            head = handle.read(_PROLOG_READ) if converted is None else converted
             if not head:
                 return ValidationProblem(
                     "the file is empty (0 bytes): the test run did not write a report, or it "
@@ -323,7 +332,7 @@ def validate_report(
                 if problem is None:
                     scan.count_cases(root)
                 found_root: etree._Element = root
-                content: bytes | None = head
+                content: bytes | None = head if converted is None else None
             else:
                 handle.seek(0)
                 events = etree.iterparse(
@@ -354,13 +363,14 @@ def validate_report(
     if problem is not None:
         return problem
     if scan.root is None:  # no watched element at all: say what the root is instead
-        return scan.start_root(found_root) or ValidationProblem("not a JUnit report")
+        return scan.start_root(found_root) or ValidationProblem(
+            "not a JUnit report", is_not_a_report=True
+        )
     docinfo: Any = scan.root.getroottree().docinfo
     if docinfo.doctype or docinfo.internalDTD is not None:
         return ValidationProblem(_DOCTYPE_REFUSED, 1, None)
     encoding = docinfo.encoding or "UTF-8"
     warnings: tuple[str, ...] = (FAKE_SIGNATURE_WARNING,) if scan.fake_signature else ()
-    converted: bytes | None = None
     try:
         codecs.lookup(encoding)
     except LookupError:
@@ -378,7 +388,11 @@ def validate_report(
         )
         encoding = "UTF-8"
     report = ValidReport(
-        file=file, counts=scan.counts(), encoding=encoding, is_signed=scan.is_signed
+        file=file,
+        counts=scan.counts(),
+        encoding=encoding,
+        is_signed=scan.is_signed,
+        converted=converted,
     )
     return Validated(
         report, scan.properties, content if keep_content else None, warnings, converted

@@ -26,6 +26,7 @@ from jux_submit.deliver import (
     internal_result,
 )
 from jux_submit.discover import discover_reports
+from jux_submit.formats import ConversionError, Converted, convert_file
 from jux_submit.interrupt import StopFlag, catch_signals, interrupt_grace, run_all
 from jux_submit.journal import Journal
 from jux_submit.models import (
@@ -126,7 +127,9 @@ def run_submit(settings: Settings) -> RunSummary:
             settings, metadata, keys, Journal(settings.outbox_dir, settings.api_key), packaging
         )
         results = _process_all(discovery.files, run, StopFlag())
-        return replace(summary, files=results, duration=time.monotonic() - started)
+        return _without_ignored(
+            replace(summary, files=results, duration=time.monotonic() - started)
+        )
 
     from jux_submit.transport import build_client  # requests: only when something is sent
 
@@ -195,16 +198,29 @@ def run_submit(settings: Settings) -> RunSummary:
             f"the server could not be used: {not_sent} report(s) were not sent and were kept "
             f"in the outbox {settings.outbox_dir}; {RESUBMIT_HINT}",
         )
-    return replace(
-        summary,
-        files=results,
-        duration=time.monotonic() - started,
-        server_version=server_version,
-        interrupted=stop.is_set(),
-        pending_earlier=pending_earlier,
-        notes=notes,
-        earlier=older,
+    return _without_ignored(
+        replace(
+            summary,
+            files=results,
+            duration=time.monotonic() - started,
+            server_version=server_version,
+            interrupted=stop.is_set(),
+            pending_earlier=pending_earlier,
+            notes=notes,
+            earlier=older,
+        )
     )
+
+
+def _without_ignored(summary: RunSummary) -> RunSummary:
+    """Files a default pattern matched that are not test reports leave the results (they are
+    neither reports nor errors) and are only listed."""
+    ignored = tuple(r.path for r in summary.files if r.status is Status.IGNORED)
+    if not ignored:
+        return summary
+    kept = tuple(r for r in summary.files if r.status is not Status.IGNORED)
+    log.info("%d file(s) matched a default pattern but are not test reports", len(ignored))
+    return replace(summary, files=kept, ignored=ignored, no_reports=not kept)
 
 
 EARLIER_NOTE = (
@@ -308,19 +324,17 @@ def _process_file(file: ReportFile, run: SubmitRun, started: float) -> FileResul
             test_run_id=earlier or None,
             note=skip_note(earlier),
         )
-    checked = validate_report(file, huge_tree=settings.huge_xml)
+    converted, checked = check_report(file, settings)
     if isinstance(checked, ValidationProblem):
+        if checked.is_not_a_report and settings.sources.get("reports") == "default":
+            # a default pattern is a guess: a pom.xml or coverage.xml it matched is no error
+            log.debug("%s: ignored: not a test report (%s)", file.relpath, checked)
+            return FileResult(file.relpath, Status.IGNORED, size=file.size, note=str(checked))
         log.error("%s: invalid: %s", file.relpath, checked)
-        return FileResult(
-            path=file.relpath,
-            status=Status.INVALID,
-            size=file.size,
-            error=FileError("invalid", str(checked), INVALID_SUGGESTIONS),
-            line=checked.line,
-            column=checked.column,
-            duration=time.monotonic() - started,
-        )
-    if source_sha is None:
+        return invalid_result(file, checked, started)
+    if converted is not None:
+        source_sha = converted.source_sha256
+    elif source_sha is None:
         source_sha = (
             hashlib.sha256(checked.content).hexdigest()
             if checked.content is not None
@@ -328,6 +342,8 @@ def _process_file(file: ReportFile, run: SubmitRun, started: float) -> FileResul
         )
     payload = prepare_payload(checked, run.metadata, settings, packaging=run.packaging)
     base = pending_result(file.relpath, checked.report.counts, payload)
+    if converted is not None:
+        base = replace(base, source_format=converted.conversion.source_format)
     if checked.report.is_signed and run.metadata.explicit:
         base = signed_without_settings(base, run.metadata, checked.first_suite_properties)
     if earlier is not None:
@@ -344,6 +360,55 @@ def _process_file(file: ReportFile, run: SubmitRun, started: float) -> FileResul
         replaces=run.outbox.entry_for_source(file.relpath, source_sha) if run.outbox else None,
     )
     return dispatch(base, parcel, run, started)
+
+
+def check_report(
+    file: ReportFile, settings: Settings, *, keep_content: bool = True
+) -> tuple[Converted | None, Validated | ValidationProblem]:
+    """Convert the report to JUnit XML when it is in another format (``--format``), then
+    validate it. A report that looks like a format but cannot be converted is a problem."""
+    forced = None if settings.format.value == "auto" else settings.format.value
+    try:
+        converted = convert_file(file.path, file.relpath, forced)
+    except ConversionError as exc:
+        return None, ValidationProblem(str(exc))
+    except OSError:
+        converted = None  # validation says why the file cannot be read
+    if converted is None:
+        checked = validate_report(file, huge_tree=settings.huge_xml, keep_content=keep_content)
+        is_other = isinstance(checked, ValidationProblem) and not checked.is_not_a_report
+        if is_other and _looks_like_json(file):
+            return None, ValidationProblem(
+                "not a test report: JSON in none of the formats jux-submit converts (see --format)",
+                is_not_a_report=True,
+            )
+        return None, checked
+    conversion = converted.conversion
+    checked = validate_report(file, huge_tree=settings.huge_xml, converted=conversion.xml)
+    if isinstance(checked, ValidationProblem):  # a converter bug: say whose output it is
+        return None, ValidationProblem(f"the {conversion.source_format} conversion: {checked}")
+    return converted, replace(checked, warnings=(*checked.warnings, *conversion.warnings))
+
+
+def _looks_like_json(file: ReportFile) -> bool:
+    try:
+        with file.path.open("rb") as handle:
+            head = handle.read(256).lstrip(b"\xef\xbb\xbf \t\r\n")
+    except OSError:
+        return False
+    return head[:1] in (b"{", b"[")
+
+
+def invalid_result(file: ReportFile, problem: ValidationProblem, started: float) -> FileResult:
+    return FileResult(
+        path=file.relpath,
+        status=Status.INVALID,
+        size=file.size,
+        error=FileError("invalid", str(problem), INVALID_SUGGESTIONS),
+        line=problem.line,
+        column=problem.column,
+        duration=time.monotonic() - started,
+    )
 
 
 def signed_without_settings(
@@ -410,7 +475,7 @@ def process_combined(
 
     def check(file: ReportFile) -> Validated | ValidationProblem | FileResult:
         try:  # every result is held until the merge: without the file bytes
-            return validate_report(file, huge_tree=settings.huge_xml, keep_content=False)
+            return check_report(file, settings, keep_content=False)[1]
         except Exception as exc:  # the per-report barrier
             return internal_result(file.relpath, exc, settings, started)
 
