@@ -148,7 +148,8 @@ def test_signed_report_sent_byte_for_byte(jux_server: JuxServer, workdir: Path) 
     signed = workdir / "TEST-signed.xml"
     signed.write_bytes(
         b'<?xml version="1.0"?>\n<testsuites><Signature xmlns="http://www.w3.org/2000/09/'
-        b'xmldsig#"><SignatureValue>abc</SignatureValue></Signature>\n<testsuite name="s">'
+        b'xmldsig#"><SignedInfo/><SignatureValue>abc</SignatureValue></Signature>\n'
+        b'<testsuite name="s">'
         b'<properties><property name="project" value="signed"/></properties>'
         b'<testcase name="a"/></testsuite></testsuites>\n'
     )
