@@ -16,6 +16,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from jux_submit.attachments import (
+    AttachmentRefusedError,
+    read_attachment,
+    replace_control_characters,
+    unique_names,
+)
 from jux_submit.enrich import Splice
 from jux_submit.errors import PackageTooLargeError
 from jux_submit.models import Attachment, Payload, PayloadMode
@@ -206,11 +212,29 @@ def read_body(payload: Payload) -> bytes:
 
 #: ``Report-Type`` written into the manifest of every package.
 PACKAGE_REPORT_TYPE = "junit"
+#: The longest value we write on a manifest line (a test id longer than this is cut).
+MANIFEST_VALUE_LIMIT = 1024
 SIZE_ADVICE = (
     "split the report into smaller files",
     "attach fewer or smaller files (check the [[ATTACHMENT|...]] markers and --attach globs)",
     "raise --max-package-size (JUX_MAX_PACKAGE_SIZE) if the server's limit is higher",
 )
+
+
+def manifest_value(value: str) -> str:
+    """``value`` fit for one ``Key: value`` line of ``META-INF/MANIFEST.MF``.
+
+    py-jxz writes the lines joined by ``\n`` with no escaping and reads them back with
+    ``str.splitlines``, so a line break in a value (a test named with ``&#10;``, say) would
+    start a line of its own, and two would start a section: the manifest would then say what
+    the report's author chose, or fail to parse (422). CR, LF, NUL, every other control
+    character and the Unicode line separators become a space; the value is cut at
+    ``MANIFEST_VALUE_LIMIT`` characters.
+    """
+    text = replace_control_characters(value, " ").strip()
+    if len(text) > MANIFEST_VALUE_LIMIT:
+        text = text[: MANIFEST_VALUE_LIMIT - 3].rstrip() + "..."
+    return text
 
 
 def build_package_payload(
@@ -225,7 +249,9 @@ def build_package_payload(
     """A ``.jxz`` payload built with py-jxz: ``junit.xml``, ``attachments/<name>`` (with
     ``Attachment-For`` when the file came from a test case), signed when ``signing`` is given.
 
-    An attachment that cannot be read any more becomes a warning. Raises
+    Each attachment is read with ``read_attachment`` (from the very file checked when it was
+    found); one that is refused or cannot be read any more becomes a warning. Entry names are
+    made safe and unique, and every manifest value goes through ``manifest_value``. Raises
     ``jxz.SignatureError`` if signing fails.
     """
     from jxz import ContainerBuilder
@@ -235,16 +261,22 @@ def build_package_payload(
     builder = ContainerBuilder()
     builder.set_report(report_xml)
     notes = list(warnings)
-    for item in attachments:
+    # names are made safe here too: this is what py-jxz writes into the ZIP and the manifest,
+    # whoever built the list
+    for item in unique_names(attachments):
         try:
-            data = item.path.read_bytes()
+            data = read_attachment(item)
+        except AttachmentRefusedError as exc:
+            notes.append(f"attachment refused: {item.origin or item.path} {exc}; it was not read")
+            continue
         except OSError as exc:
             notes.append(f"attachment {item.path} could not be read: {exc.strerror or exc}")
             continue
-        builder.add_attachment(item.name, data, attachment_for=item.attachment_for)
+        test_id = manifest_value(item.attachment_for) if item.attachment_for else ""
+        builder.add_attachment(item.name, data, attachment_for=test_id or None)
     body = builder.build(
-        created_by=SUBMITTER,
-        report_type=PACKAGE_REPORT_TYPE,
+        created_by=manifest_value(SUBMITTER),
+        report_type=manifest_value(PACKAGE_REPORT_TYPE),
         private_key=signing.key if signing else None,
         certificate=signing.certificate if signing else None,
     )
