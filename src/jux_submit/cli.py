@@ -80,11 +80,13 @@ def _guarded_run(
     except SystemExit as exc:  # argparse --help / --version
         return int(exc.code or 0) if isinstance(exc.code, int) else 0
     except Exception as exc:
-        err.write(redact(f"error: unexpected {type(exc).__name__}: {exc}\n"))
+        from jux_submit.report.escape import guard_text
+
+        err.write(guard_text(redact(f"error: unexpected {type(exc).__name__}: {exc}")) + "\n")
         if debug:
             import traceback
 
-            err.write(redact(traceback.format_exc()))
+            err.write(guard_text(redact(traceback.format_exc())))
         else:
             err.write("hint: run again with --debug for a traceback, and report the bug\n")
         return int(ExitCode.REPORTS_FAILED)
@@ -149,21 +151,23 @@ def _env_secrets(env: Mapping[str, str]) -> list[str]:
 
 def _print_error(err: TextIO, exc: Exception, redact: Redactor) -> None:
     from jux_submit.errors import JuxError
+    from jux_submit.report.escape import guard_text
 
     message = exc.message if isinstance(exc, JuxError) else str(exc)
-    err.write(redact(f"error: {message}\n"))
+    err.write(guard_text(redact(f"error: {message}")) + "\n")
     hint = exc.hint if isinstance(exc, JuxError) else None
     if hint:
-        err.write(redact(f"hint: {hint}\n"))
+        err.write(guard_text(redact(f"hint: {hint}")) + "\n")
 
 
 def _setup_logging(err: TextIO, *, verbose: bool, quiet: bool, redact: Redactor) -> None:
     import logging
 
     from jux_submit.redact import RedactingFilter
+    from jux_submit.report.escape import ConsoleLogFormatter
 
     handler = logging.StreamHandler(err)
-    handler.setFormatter(logging.Formatter("jux-submit: %(levelname)s: %(message)s"))
+    handler.setFormatter(ConsoleLogFormatter("jux-submit: %(levelname)s: %(message)s", redact))
     handler.addFilter(RedactingFilter(redact))
     root = logging.getLogger("jux_submit")
     root.handlers[:] = [handler]
@@ -201,10 +205,11 @@ def _detect(settings: Settings, out: TextIO, redact: Redactor) -> int:
 
     from jux_submit.commands.detect import run_detect
     from jux_submit.report.console import render_context
+    from jux_submit.report.escape import guard_json_text
 
     context = run_detect(settings)
     if settings.as_json:
-        out.write(redact(json.dumps(context.to_dict(), indent=2)) + "\n")
+        out.write(guard_json_text(redact(json.dumps(context.to_dict(), indent=2))) + "\n")
     else:
         out.write(redact(render_context(context)) + "\n")
     return 0
@@ -213,10 +218,11 @@ def _detect(settings: Settings, out: TextIO, redact: Redactor) -> int:
 def _package(settings: Settings, out: TextIO, redact: Redactor) -> int:
     from jux_submit.commands.package import run_package
     from jux_submit.errors import ExitCode
+    from jux_submit.report.escape import escape_console, guard_line
     from jux_submit.settings import IfNoFilesFound
 
     report = run_package(settings)
-    out.write(redact("\n".join(report.lines) + "\n"))
+    out.write("".join(guard_line(escape_console(redact(line))) + "\n" for line in report.lines))
     if report.no_reports:
         is_error = settings.if_no_files_found is IfNoFilesFound.ERROR
         return int(ExitCode.NO_REPORTS if is_error else ExitCode.OK)
@@ -231,6 +237,7 @@ def _send(settings: Settings, out: TextIO, redact: Redactor) -> int:
 
     from jux_submit.report import ci_reporters
     from jux_submit.report.console import render_text
+    from jux_submit.report.files import replace_file
     from jux_submit.report.json_report import render_json
     from jux_submit.settings import Command
 
@@ -260,7 +267,7 @@ def _send(settings: Settings, out: TextIO, redact: Redactor) -> int:
             path = Path(settings.json)
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(text, encoding="utf-8")
+                replace_file(path, text)  # never through a link planted at the name
                 results_file = str(path)
             except OSError as exc:
                 logging.getLogger("jux_submit").warning(

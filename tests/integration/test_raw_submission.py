@@ -159,6 +159,44 @@ def test_signed_report_sent_byte_for_byte(jux_server: JuxServer, workdir: Path) 
     assert "XML signature" in result.stderr
 
 
+def test_settings_a_signed_report_cannot_take_are_said_and_fail_with_fail_on_error(
+    jux_server: JuxServer, workdir: Path
+) -> None:
+    signed = workdir / "TEST-signed.xml"
+    signed.write_bytes(
+        b'<testsuites><Signature xmlns="http://www.w3.org/2000/09/xmldsig#"><SignedInfo/>'
+        b'<SignatureValue>abc</SignatureValue></Signature><testsuite name="s"><properties>'
+        b'<property name="project" value="claimed"/></properties><testcase name="a"/>'
+        b"</testsuite></testsuites>"
+    )
+    argv = ["--api-url", jux_server.url, "--working-directory", str(workdir), "--json", "-"]
+    result = run_cli([*argv, "--project", "mine", "--branch", "main", "--fail-on-error"])
+    assert result.code == 1
+    (entry,) = json.loads(result.stdout)["files"]
+    assert entry["status"] == "submitted" and entry["unapplied"] == ["project", "git:branch"]
+    assert "project, git:branch could not be applied" in result.stderr
+    assert "project='claimed'" in result.stderr
+    assert jux_server.runs[0].properties["project"] == "claimed"
+
+
+def test_an_empty_signature_element_does_not_stop_the_metadata(
+    jux_server: JuxServer, workdir: Path
+) -> None:
+    fake = workdir / "TEST-fake.xml"
+    fake.write_bytes(
+        b'<testsuites><Signature xmlns="http://www.w3.org/2000/09/xmldsig#"/>'
+        b'<testsuite name="s"><properties><property name="project" value="claimed"/>'
+        b'<property name="git:branch" value="evil"/></properties><testcase name="a"/>'
+        b"</testsuite></testsuites>"
+    )
+    argv = ["--api-url", jux_server.url, "--working-directory", str(workdir)]
+    result = run_cli([*argv, "--project", "mine", "--branch", "main"])
+    assert result.code == 0, result.output
+    stored = jux_server.runs[0].properties
+    assert stored["project"] == "mine" and stored["git:branch"] == "main"
+    assert "not a signature" in result.stderr
+
+
 def test_retries_5xx_then_201_stores_one_run(jux_server: JuxServer, workdir: Path) -> None:
     write_junit(workdir / "TEST-a.xml")
     jux_server.faults.extend([Fault.error(503), Fault.error(500)])

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from jux_submit.models import CIContext, FileResult, RunSummary, Status
+from jux_submit.models import CIContext, FileError, FileResult, RunSummary, Status
 from jux_submit.redact import Redactor
+from jux_submit.report.escape import escape_dotenv_value, format_dotenv
+from jux_submit.report.files import replace_file
 from jux_submit.report.gitlab import (
     MAX_DOTENV_BYTES,
     GitlabReporter,
@@ -31,6 +33,16 @@ def test_section_markers() -> None:
     assert section_end("jux_1_submit", 1700000005) == (
         "\x1b[0Ksection_end:1700000005:jux_1_submit\r\x1b[0K"
     )
+
+
+def test_section_titles_cannot_forge_markers_or_colours() -> None:
+    title = "t\x1b[0Ksection_end:1:jux_1_x\r\x1b[0K\x1b[31mred\nnext"
+    line = section_start("jux_2_t", title, 5)
+    assert line.count("\x1b") == 2 and line.count("\r") == 1 and "\n" not in line
+    assert line.count("section_") == 1  # ours; the title's is broken
+    assert line.endswith("\\x1b[0Ksection\u200b_end:1:jux_1_x\\r\\x1b[0K\\x1b[31mred\\nnext")
+    with pytest.raises(ValueError):
+        section_end("x\r\x1b[0Kfake", 1)
 
 
 def test_section_names_are_safe_and_unique() -> None:
@@ -70,6 +82,39 @@ def test_dotenv_values() -> None:
         "JUX_INVALID": "1",
         "JUX_TEST_RUN_IDS": "run-101,run-102",
     }
+
+
+def hostile_summary() -> RunSummary:
+    ids = ("ok-1", "$CI_JOB_TOKEN", "a\nEVIL=1", "'q' \"d\" #c", "x,y", "\x1b[31m", " \n")
+    files = tuple(
+        FileResult(f"r{i}.xml", Status.SUBMITTED, test_run_id=run_id)
+        for i, run_id in enumerate(ids)
+    )
+    invalid = FileResult("r.xml", Status.INVALID, error=FileError("invalid-xml", "x\nA=1"))
+    return RunSummary(files=(*files, invalid), context=CIContext(), server_root=None, dry_run=False)
+
+
+def test_dotenv_of_hostile_ids_golden(update_golden: bool) -> None:
+    text = render_dotenv(hostile_summary())
+    check_golden("gitlab/jux-submit-hostile.env", text, update_golden)
+    lines = text.split("\n")
+    assert lines[-1] == "" and [line.split("=", 1)[0] for line in lines[:-1]] == [
+        "JUX_SUBMITTED",
+        "JUX_FAILED",
+        "JUX_INVALID",
+        "JUX_TEST_RUN_IDS",
+    ]
+    ids = dotenv_values(hostile_summary())["JUX_TEST_RUN_IDS"].split(",")
+    assert ids == ["ok-1", "CI_JOB_TOKEN", "aEVIL1", "qdc", "xy", "31m"]  # empty ones left out
+
+
+def test_dotenv_values_keep_only_safe_characters() -> None:
+    assert escape_dotenv_value("a b\n$X'\"#=\\`c") == "abXc"
+    assert escape_dotenv_value("550e8400-e29b-41d4-a716-446655440000") == (
+        "550e8400-e29b-41d4-a716-446655440000"
+    )
+    with pytest.raises(ValueError):
+        format_dotenv({"A\nB": "1"})
 
 
 def test_dotenv_lines_are_plain_name_value_pairs() -> None:
@@ -114,6 +159,48 @@ def test_finish_writes_the_dotenv_file(tmp_path: Path) -> None:
     text = (tmp_path / "jux-submit.env").read_text()
     assert text == render_dotenv(mixed_summary())
     assert "k" * 20 not in text
+
+
+def test_replace_file_never_writes_through_a_link(tmp_path: Path) -> None:
+    target = tmp_path / "outside"
+    target.write_text("KEEP")
+    (tmp_path / "link").symlink_to(target)
+    with pytest.raises(OSError, match="symbolic link"):
+        replace_file(tmp_path / "link", "x")
+    (tmp_path / "dangling").symlink_to(tmp_path / "created-through-the-link")
+    with pytest.raises(OSError, match="symbolic link"):
+        replace_file(tmp_path / "dangling", "x")
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(OSError):
+        replace_file(tmp_path / "folder", "x")
+    assert target.read_text() == "KEEP" and not (tmp_path / "created-through-the-link").exists()
+    (tmp_path / "file").write_text("old")
+    replace_file(tmp_path / "file", "new\n")
+    replace_file(tmp_path / "fresh", "new\n")
+    assert (tmp_path / "file").read_text() == (tmp_path / "fresh").read_text() == "new\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "dangling",
+        "file",
+        "folder",
+        "fresh",
+        "link",
+        "outside",
+    ]  # no temporary file left behind
+
+
+def test_a_link_planted_at_the_dotenv_path_is_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    target = tmp_path / "outside"
+    target.write_text("KEEP")
+    (tmp_path / "jux-submit.env").symlink_to(target)
+    environ = {"CI_PROJECT_DIR": str(tmp_path)}
+    settings = load_settings(["--dry-run"], environ, cwd=tmp_path)
+    GitlabReporter(environ, Redactor(), stream=io.StringIO()).finish(
+        mixed_summary(), settings, None
+    )
+    assert target.read_text() == "KEEP"
+    assert "could not write the dotenv report" in caplog.text and "symbolic link" in caplog.text
 
 
 def test_failed_write_is_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

@@ -2,6 +2,7 @@
 
 ``console`` (stdout summary), ``json_report`` (the JSON file), and the CI-native reporters
 returned by ``ci_reporters`` (GitHub Actions, GitLab CI), which ``cli`` calls around the run.
+Escaping per channel lives in ``escape``, safe writes of output files in ``files``.
 """
 
 from __future__ import annotations

@@ -1,10 +1,16 @@
-"""The human summary on stdout: one line per file, then totals."""
+"""The human summary on stdout: one line per file, then totals.
+
+Every value from a report, the file system or the server goes through ``escape_console``, and
+each finished line through ``guard_line``: one value is one line, and no line is a CI command.
+"""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
 from jux_submit.models import CIContext, FileResult, RunSummary, Status
+from jux_submit.report.escape import escape_console as esc
+from jux_submit.report.escape import guard_line
 
 _LABELS = {
     Status.SUBMITTED: "submitted",
@@ -24,44 +30,50 @@ def _counts(result: FileResult) -> str:
 
 
 def render_file_line(result: FileResult, *, verbose: bool = False) -> str:
-    """``path  status  counts  id-or-reason`` for one file."""
+    """``path  status  counts  id-or-reason`` for one file (more lines for notes and hints)."""
+    return "\n".join(guard_line(line) for line in _file_lines(result, verbose=verbose))
+
+
+def _file_lines(result: FileResult, *, verbose: bool) -> list[str]:
     label = _LABELS[result.status]
     if result.status is Status.SUBMITTED:
-        tail = f"test run {result.test_run_id}" if result.test_run_id else "accepted (no id)"
+        tail = f"test run {esc(result.test_run_id)}" if result.test_run_id else "accepted (no id)"
     elif result.status is Status.SKIPPED and result.error is None:
         # the journal says this very submission was accepted by an earlier run
-        tail = result.note or "already accepted by an earlier run; not sent again"
+        tail = esc(result.note or "already accepted by an earlier run; not sent again")
     elif result.status is Status.DRY_RUN:
         tail = (
-            f"would send {result.size or 0:,} bytes as {result.mode or 'raw'} to {result.endpoint}"
+            f"would send {result.size or 0:,} bytes as {result.mode or 'raw'} "
+            f"to {esc(result.endpoint or 'None')}"
         )
     elif result.error is not None:
-        tail = result.error.message
+        tail = esc(result.error.message)
     else:
         tail = ""
-    lines = [f"{result.path}  {label}  [{_counts(result)}]  {tail}".rstrip()]
+    lines = [f"{esc(result.path)}  {label}  [{_counts(result)}]  {tail}".rstrip()]
     if result.note and result.status is not Status.SKIPPED:
-        lines.append(f"    note: {result.note}")
+        lines.append(f"    note: {esc(result.note)}")
     if result.error is not None and result.status is not Status.DRY_RUN:
-        lines.extend(f"    hint: {s}" for s in result.error.suggestions)
+        lines.extend(f"    hint: {esc(s)}" for s in result.error.suggestions)
     if result.outbox_path:
-        lines.append(f"    kept in the outbox: {result.outbox_path}")
+        lines.append(f"    kept in the outbox: {esc(result.outbox_path)}")
     if verbose or result.status is Status.DRY_RUN:
         if result.mode_reason and result.status is Status.DRY_RUN:
-            lines.append(f"    mode: {result.mode_reason}")
+            lines.append(f"    mode: {esc(result.mode_reason)}")
         for name, value in result.properties_added:
             shown = value if len(value) <= 120 else value[:117] + "..."
-            lines.append(f"    + {name} = {shown}")
+            lines.append(f"    + {esc(name)} = {esc(shown)}")
         for entry, size in result.entries:
-            lines.append(f"    {entry}  {size:,} bytes")
-    return "\n".join(lines)
+            lines.append(f"    {esc(entry)}  {size:,} bytes")
+    return lines
 
 
 def render_context(context: CIContext) -> str:
     """``jux-submit detect`` as text: one ``key: value`` line per known field."""
     width = max(len(k) for k in context.to_dict())
     return "\n".join(
-        f"{k.ljust(width)}  {'' if v is None else v}" for k, v in context.to_dict().items()
+        guard_line(f"{k.ljust(width)}  {'' if v is None else esc(str(v))}")
+        for k, v in context.to_dict().items()
     )
 
 
@@ -73,7 +85,7 @@ def render_text(summary: RunSummary, *, verbose: bool = False, quiet: bool = Fal
     """The whole summary as text (ends with a newline)."""
     lines: list[str] = []
     if summary.no_reports:
-        patterns = ", ".join(summary.patterns)
+        patterns = ", ".join(esc(p) for p in summary.patterns)
         lines.append(f"no JUnit reports found (patterns: {patterns})")
     not_sent = 0
     for result in summary.files:
@@ -84,7 +96,7 @@ def render_text(summary: RunSummary, *, verbose: bool = False, quiet: bool = Fal
             if not_sent > NOT_SENT_SHOWN:
                 continue  # one message for all of them, below
             where = "kept in the outbox" if result.outbox_path else "NOT kept"
-            lines.append(f"{result.path}  {_LABELS[result.status]}  not sent, {where}")
+            lines.append(f"{esc(result.path)}  {_LABELS[result.status]}  not sent, {where}")
             continue
         lines.append(render_file_line(result, verbose=verbose))
     if not_sent > NOT_SENT_SHOWN:
@@ -97,13 +109,22 @@ def render_text(summary: RunSummary, *, verbose: bool = False, quiet: bool = Fal
             "  " + render_file_line(replace(r, note=None), verbose=verbose).replace("\n", "\n  ")
             for r in summary.earlier
         )
-    lines.extend(f"note: {note}" for note in summary.notes)
+    if summary.ignored:
+        if verbose:
+            lines.extend(f"{esc(path)}  ignored: not a test report" for path in summary.ignored)
+        else:
+            lines.append(
+                f"{len(summary.ignored)} other file(s) matched a default pattern but are not "
+                "test reports (-v lists them)"
+            )
+    lines.extend(f"note: {esc(note)}" for note in summary.notes)
+    outbox = esc(str(summary.outbox))
     if summary.pending_after is not None:
-        lines.append(f"outbox: {summary.pending_after} report(s) still pending in {summary.outbox}")
+        lines.append(f"outbox: {summary.pending_after} report(s) still pending in {outbox}")
     elif summary.pending_earlier:
         lines.append(
             f"outbox: {summary.pending_earlier} submission(s) of earlier runs are still pending "
-            f"in {summary.outbox}: 'jux-submit resubmit' sends them"
+            f"in {outbox}: 'jux-submit resubmit' sends them"
         )
     t = summary.totals
     parts = [f"{summary.count(s)} {s.value}" for s in Status if summary.count(s)]
@@ -114,4 +135,4 @@ def render_text(summary: RunSummary, *, verbose: bool = False, quiet: bool = Fal
     )
     if summary.interrupted:
         lines.append("interrupted: reports not yet accepted were kept in the outbox")
-    return "\n".join(lines) + "\n"
+    return "\n".join(guard_line(line) for line in "\n".join(lines).split("\n")) + "\n"

@@ -1,22 +1,33 @@
 """GitHub Actions output: log groups, the API-key mask, annotations, job summary, step outputs.
 
-Pure ``render_*`` functions turn a ``RunSummary`` into text; ``GithubReporter`` writes it to
-stdout and to the files the runner names in ``GITHUB_STEP_SUMMARY`` and ``GITHUB_OUTPUT``.
-A failed write is only a warning (the submissions already happened).
+Pure ``render_*`` functions turn a ``RunSummary`` into text, escaped per channel by ``escape``;
+``GithubReporter`` writes it to stdout and appends it to the files the runner names in
+``GITHUB_STEP_SUMMARY`` and ``GITHUB_OUTPUT``. A failed write is only a warning.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import sys
-import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from jux_submit.models import FileResult, RunSummary, Status
+from jux_submit.report.escape import (
+    escape_command_data,
+    escape_link_destination,
+    escape_markdown,
+    escape_mask_value,
+    format_code_span,
+    format_command,
+    format_outputs,
+    quote_path_segment,
+)
+from jux_submit.report.files import append_text
 
 if TYPE_CHECKING:
     from jux_submit.settings import Settings
@@ -39,27 +50,6 @@ STATUS_LABELS: Mapping[Status, str] = {
 }
 LOG_GROUP_TITLE = "jux-submit: finding, validating and submitting reports"
 OUTPUT_NAMES = ("submitted", "failed", "invalid", "test-run-ids", "results-file")
-
-
-# --- workflow-command escaping (actions/toolkit: command.ts) -------------------------------
-
-
-def escape_data(text: str) -> str:
-    """Escape the message part of a workflow command (``%``, CR and LF)."""
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-
-def escape_property(text: str) -> str:
-    """Escape a property value of a workflow command (the data rules plus ``:`` and ``,``)."""
-    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
-
-
-def format_command(command: str, message: str, properties: Mapping[str, str] | None = None) -> str:
-    """One ``::command prop=value,...::message`` line, escaped."""
-    props = ",".join(
-        f"{key}={escape_property(value)}" for key, value in (properties or {}).items() if value
-    )
-    return f"::{command}{' ' + props if props else ''}::{escape_data(message)}"
 
 
 # --- annotations -------------------------------------------------------------------------
@@ -136,24 +126,6 @@ def render_annotations(
 # --- job summary ---------------------------------------------------------------------------
 
 
-def _cell(text: str) -> str:
-    """Text safe inside a Markdown table cell."""
-    return (
-        text.replace("\\", "\\\\")
-        .replace("|", "\\|")
-        .replace("\r", " ")
-        .replace("\n", " ")
-        .replace("<", "&lt;")
-        .replace(">", "&gt;")
-    )
-
-
-def _code(text: str) -> str:
-    """``text`` as inline code inside a table cell (only ``|`` and line breaks need care)."""
-    inner = text.replace("|", "\\|").replace("\r", " ").replace("\n", " ")
-    return f"`` {inner} ``" if "`" in inner else f"`{inner}`"
-
-
 def format_test_run_url(server_root: str | None, test_run_id: str) -> str | None:
     """The web page of a test run: ``{server_root}/test_runs/{id}``.
 
@@ -162,7 +134,7 @@ def format_test_run_url(server_root: str | None, test_run_id: str) -> str | None
     """
     if not server_root:
         return None
-    return f"{server_root.rstrip('/')}/test_runs/{test_run_id}"
+    return f"{server_root.rstrip('/')}/test_runs/{quote_path_segment(test_run_id)}"
 
 
 def _headline(summary: RunSummary) -> str:
@@ -193,9 +165,15 @@ def _row(result: FileResult, server_root: str | None) -> str:
     run = ""
     if result.test_run_id:
         url = format_test_run_url(server_root, result.test_run_id)
-        run = f"[{_cell(result.test_run_id)}]({url})" if url else _code(result.test_run_id)
+        target = escape_link_destination(url) if url else None
+        run = (
+            f"[{escape_markdown(result.test_run_id)}]({target})"
+            if target
+            else format_code_span(result.test_run_id, is_table_cell=True)
+        )
     status = STATUS_LABELS.get(result.status, result.status.value)
-    return "| " + " | ".join([_code(result.path), status, *numbers, run]) + " |"
+    path = format_code_span(result.path, is_table_cell=True)
+    return "| " + " | ".join([path, status, *numbers, run]) + " |"
 
 
 def _problem_line(result: FileResult) -> str:
@@ -203,7 +181,8 @@ def _problem_line(result: FileResult) -> str:
     if result.line is not None:
         where = f" (line {result.line}" + (f", column {result.column}" if result.column else "")
         where += ")"
-    return f"- {_code(result.path)}{where}: {_cell(_shorten(_problem(result)))}"
+    path = format_code_span(result.path, is_table_cell=False)
+    return f"- {path}{where}: {escape_markdown(_shorten(_problem(result)))}"
 
 
 def render_step_summary(summary: RunSummary, max_bytes: int = MAX_SUMMARY_BYTES) -> str:
@@ -217,7 +196,10 @@ def render_step_summary(summary: RunSummary, max_bytes: int = MAX_SUMMARY_BYTES)
     if summary.dry_run:
         head += ["Dry run: nothing was sent to the server.", ""]
     if summary.no_reports:
-        patterns = ", ".join(f"`{_cell(p)}`" for p in summary.patterns) or "the default patterns"
+        patterns = (
+            ", ".join(format_code_span(p, is_table_cell=False) for p in summary.patterns)
+            or "the default patterns"
+        )
         head += [f"No JUnit XML report matched {patterns}.", ""]
     if summary.interrupted:
         head += ["The run was interrupted; the reports below were handled before it stopped.", ""]
@@ -237,7 +219,7 @@ def render_step_summary(summary: RunSummary, max_bytes: int = MAX_SUMMARY_BYTES)
         for r in summary.files
         if r.status in (Status.INVALID, Status.REJECTED, Status.FAILED)
     ]
-    warnings = [f"- {_cell(_shorten(w))}" for w in summary.warnings]
+    warnings = [f"- {escape_markdown(_shorten(w))}" for w in summary.warnings]
 
     def assemble(n_rows: int, n_problems: int, dropped: int) -> str:
         lines = list(head)
@@ -306,15 +288,9 @@ def output_values(summary: RunSummary, results_file: str) -> dict[str, str]:
 def render_outputs(summary: RunSummary, results_file: str, delimiter: str = "") -> str:
     """``GITHUB_OUTPUT`` text using the ``name<<DELIMITER`` syntax for every output.
 
-    The writer passes a random delimiter; tests pass a fixed one.
+    The writer leaves the delimiter random; tests pass a fixed one (see ``format_outputs``).
     """
-    delimiter = delimiter or f"ghadelimiter_{uuid.uuid4()}"
-    lines: list[str] = []
-    for name, value in output_values(summary, results_file).items():
-        if delimiter in value:  # cannot happen with a random delimiter; never write ambiguity
-            raise ValueError(f"output {name!r} contains the delimiter")
-        lines += [f"{name}<<{delimiter}", value, delimiter]
-    return "\n".join(lines) + "\n"
+    return format_outputs(output_values(summary, results_file), delimiter)
 
 
 # --- writer --------------------------------------------------------------------------------
@@ -346,6 +322,29 @@ def relative_to_workspace(path: Path, environ: Mapping[str, str]) -> str:
     return str(path)
 
 
+def redact_summary(summary: RunSummary, redact: Callable[[str], str]) -> RunSummary:
+    """A copy of ``summary`` with ``redact`` applied to every string in it (paths, messages,
+    warnings, ids ...): escaping can split a secret (Markdown escapes ``_``, workflow commands
+    ``%``) so that a redactor run on the finished text no longer finds it."""
+    result: RunSummary = _redact_value(summary, redact)
+    return result
+
+
+def _redact_value(value: Any, redact: Callable[[str], str]) -> Any:
+    if type(value) is str:  # a StrEnum member is left alone
+        return redact(value)
+    if isinstance(value, tuple):
+        return tuple(_redact_value(item, redact) for item in value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        changes = {
+            f.name: _redact_value(getattr(value, f.name), redact)
+            for f in dataclasses.fields(value)
+            if f.init
+        }
+        return dataclasses.replace(value, **changes)
+    return value
+
+
 class GithubReporter:
     """Writes GitHub's workflow commands to ``stream`` and the summary/output files."""
 
@@ -369,7 +368,7 @@ class GithubReporter:
         open a log group for the run's log lines (closed by ``end_logs`` or ``finish``)."""
         for value in mask_values(settings):
             # the one place a secret is printed: the runner consumes the line and masks it
-            self._emit(f"::add-mask::{escape_data(value)}")
+            self._emit(f"::add-mask::{escape_mask_value(value)}")
         self._emit(f"::group::{LOG_GROUP_TITLE}")
         self._group_open = True
 
@@ -382,21 +381,26 @@ class GithubReporter:
     @contextmanager
     def log_group(self, title: str) -> Iterator[None]:
         """A foldable ``::group::`` around the log lines written inside the block."""
-        self._emit(f"::group::{escape_data(self.redact(title))}")
+        self._emit(f"::group::{escape_command_data(self.redact(title))}")
         try:
             yield
         finally:
             self._emit("::endgroup::")
 
     def finish(self, summary: RunSummary, settings: Settings, results_file: str | None) -> None:
-        """Annotations to the log, then the job summary and outputs to the runner's files."""
+        """Annotations to the log, then the job summary and outputs to the runner's files.
+
+        Secrets are hidden in the summary's text before it is escaped (escaping could split a
+        secret so the redactor no longer sees it), and in the escaped lines again."""
         self.end_logs()
+        summary = redact_summary(summary, self.redact)
         prefix = relative_to_workspace(settings.working_directory, self.environ)
         prefix = "" if prefix in (".", "") or prefix.startswith("/") else prefix + "/"
         level = {"error": "error", "warn": "warning"}.get(str(settings.if_no_files_found))
         for line in render_annotations(summary, prefix, no_reports_level=level):
             self._emit(self.redact(line))
         results = relative_to_workspace(Path(results_file), self.environ) if results_file else ""
+        results = self.redact(results)
         self._append("GITHUB_STEP_SUMMARY", render_step_summary(summary) + "\n")
         self._append("GITHUB_OUTPUT", render_outputs(summary, results))
 
@@ -407,7 +411,7 @@ class GithubReporter:
             LOG.warning("%s is not set; skipping the %s", variable, what)
             return
         try:
-            with Path(target).open("a", encoding="utf-8") as handle:
-                handle.write(self.redact(text))
+            # the runner creates these files; still, never through a link planted at the name
+            append_text(Path(target), self.redact(text))
         except OSError as exc:
             LOG.warning("could not write %s (%s): %s", variable, target, exc.strerror or exc)

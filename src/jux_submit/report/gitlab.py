@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from jux_submit.models import RunSummary, Status
+from jux_submit.report.escape import escape_dotenv_value, escape_gitlab_log, format_dotenv
+from jux_submit.report.files import replace_file
 
 if TYPE_CHECKING:
     from jux_submit.settings import Settings
@@ -33,14 +35,23 @@ _ESC = "\x1b"
 
 
 def section_start(name: str, title: str, timestamp: int, *, collapsed: bool = True) -> str:
-    """The line that opens a collapsible section (GitLab's ``section_start`` marker)."""
+    """The line that opens a collapsible section (GitLab's ``section_start`` marker); the
+    title is escaped for the job log, the name must already be safe (``section_name``)."""
+    _check_section_name(name)
     options = "[collapsed=true]" if collapsed else ""
+    title = escape_gitlab_log(title)
     return f"{_ESC}[0Ksection_start:{timestamp}:{name}{options}\r{_ESC}[0K{title}"
 
 
 def section_end(name: str, timestamp: int) -> str:
     """The line that closes the section ``name``."""
+    _check_section_name(name)
     return f"{_ESC}[0Ksection_end:{timestamp}:{name}\r{_ESC}[0K"
+
+
+def _check_section_name(name: str) -> None:
+    if not re.fullmatch(r"[a-z0-9_.-]+", name):
+        raise ValueError(f"not a GitLab section name: {name!r}")
 
 
 def section_name(title: str, index: int) -> str:
@@ -63,12 +74,14 @@ def dotenv_values(summary: RunSummary) -> dict[str, str]:
         "JUX_TEST_RUN_IDS": "",
     }
     flag_line = "JUX_TEST_RUN_IDS_TRUNCATED=true\n"
-    budget = MAX_DOTENV_BYTES - len(_format_dotenv(values)) - len(flag_line)
+    budget = MAX_DOTENV_BYTES - len(format_dotenv(values)) - len(flag_line)
     ids: list[str] = []
     used = 0
     truncated = False
     for test_run_id in summary.test_run_ids:
-        clean = re.sub(r"[\s,\"'=]", "", test_run_id)
+        clean = escape_dotenv_value(test_run_id).replace(",", "")  # a comma separates ids
+        if not clean:
+            continue
         cost = len(clean.encode("utf-8")) + (1 if ids else 0)
         if used + cost > budget:
             truncated = True
@@ -81,13 +94,9 @@ def dotenv_values(summary: RunSummary) -> dict[str, str]:
     return values
 
 
-def _format_dotenv(values: Mapping[str, str]) -> str:
-    return "".join(f"{name}={value}\n" for name, value in values.items())
-
-
 def render_dotenv(summary: RunSummary) -> str:
     """The dotenv report: one ``NAME=value`` line per variable, no quotes, no newlines."""
-    return _format_dotenv(dotenv_values(summary))
+    return format_dotenv(dotenv_values(summary))
 
 
 def dotenv_path(environ: Mapping[str, str], cwd: Path) -> Path:
@@ -151,6 +160,7 @@ class GitlabReporter:
         self.end_logs()
         path = dotenv_path(self.environ, self.cwd or settings.working_directory)
         try:
-            path.write_text(self.redact(render_dotenv(summary)), encoding="utf-8")
+            # a new file renamed into place: a link planted in the workspace is not followed
+            replace_file(path, self.redact(render_dotenv(summary)))
         except OSError as exc:
             LOG.warning("could not write the dotenv report %s: %s", path, exc.strerror or exc)

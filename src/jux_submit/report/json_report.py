@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from jux_submit import __version__
 from jux_submit.models import FileResult, RunSummary, Status
+from jux_submit.report.escape import guard_json_text
 from jux_submit.settings import Settings
 
 SCHEMA_VERSION = 1
@@ -42,6 +44,8 @@ def file_to_dict(result: FileResult) -> dict[str, Any]:
         "properties_added": {name: value for name, value in result.properties_added},
         "entries": [{"name": n, "size": s} for n, s in result.entries],
         "outbox_path": result.outbox_path,
+        "source_format": result.source_format,
+        "unapplied": list(result.unapplied),
         "note": result.note,
         "source_count": result.source_count,
         "duration": round(result.duration, 4),
@@ -60,6 +64,7 @@ def summary_to_dict(summary: RunSummary, settings: Settings) -> dict[str, Any]:
         "context": summary.context.to_dict(),
         "files": [file_to_dict(f) for f in summary.files],
         "earlier": [file_to_dict(f) for f in summary.earlier],
+        "ignored": list(summary.ignored),
         "totals": {
             "files": sum(f.source_count for f in summary.files),
             "results": len(summary.files),
@@ -84,6 +89,21 @@ def summary_to_dict(summary: RunSummary, settings: Settings) -> dict[str, Any]:
     }
 
 
+def strict_json_value(value: Any) -> Any:
+    """``value`` with every NaN or infinite float replaced by None (a report's ``time="NaN"``
+    or ``time="1e400"``): JSON has no such numbers, and the result must always parse."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: strict_json_value(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict_json_value(item) for item in value]
+    return value
+
+
 def render_json(summary: RunSummary, settings: Settings) -> str:
-    """The JSON document (stable key order, ends with a newline)."""
-    return json.dumps(summary_to_dict(summary, settings), indent=2, ensure_ascii=False) + "\n"
+    """The JSON document (stable key order, ends with a newline): strict JSON (no NaN or
+    Infinity), and safe to print to a CI log (``guard_json_text``) with the same value."""
+    document = strict_json_value(summary_to_dict(summary, settings))
+    text = json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False)
+    return guard_json_text(text) + "\n"
