@@ -260,6 +260,8 @@ class FileResult:
     source_count: int = 1
     #: the format the report was converted from (None: it was JUnit XML)
     source_format: str | None = None
+    #: what was repaired in memory before sending (e.g. "repaired: 2 control characters")
+    repaired: str | None = None
     #: properties set on purpose that could not be applied (a signed report): with
     #: --fail-on-error, such a report counts as not accepted
     unapplied: tuple[str, ...] = ()

@@ -12,7 +12,7 @@ import hmac
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from jux_submit.attachments import (
@@ -24,14 +24,22 @@ from jux_submit.attachments import (
 )
 from jux_submit.detect import apply_overrides, default_project, detect_context
 from jux_submit.enrich import Metadata, Splice, build_metadata, enrich_file, plan_properties
-from jux_submit.models import Attachment, CIContext, Payload, PayloadMode, ReportFile
+from jux_submit.formats import ConversionError, Converted, convert_file
+from jux_submit.models import (
+    Attachment,
+    CIContext,
+    Payload,
+    PayloadMode,
+    ReportFile,
+    ValidationProblem,
+)
 from jux_submit.payload import build_package_payload, build_raw_payload
 from jux_submit.settings import Mode
+from jux_submit.validate import Validated, validate_report
 
 if TYPE_CHECKING:
     from jux_submit.settings import Settings
     from jux_submit.signing import SigningMaterial
-    from jux_submit.validate import Validated
 
 log = logging.getLogger("jux_submit")
 
@@ -126,6 +134,45 @@ class SubmissionKeys:
         """The journal key of one report of this run."""
         message = f"{path}\0{source_sha256}".encode("utf-8", "surrogateescape")
         return hmac.new(self.secret, message, hashlib.sha256).hexdigest()
+
+
+def check_report(
+    file: ReportFile, settings: Settings, *, keep_content: bool = True
+) -> tuple[Converted | None, Validated | ValidationProblem]:
+    """Convert the report to JUnit XML when it is in another format (``--format``), then
+    validate it. A report that looks like a format but cannot be converted is a problem."""
+    forced = None if settings.format.value == "auto" else settings.format.value
+    try:
+        converted = convert_file(file.path, file.relpath, forced)
+    except ConversionError as exc:
+        return None, ValidationProblem(str(exc))
+    except OSError:
+        converted = None  # validation says why the file cannot be read
+    if converted is None:
+        checked = validate_report(
+            file, huge_tree=settings.huge_xml, keep_content=keep_content, repair=settings.repair
+        )
+        is_other = isinstance(checked, ValidationProblem) and not checked.is_not_a_report
+        if is_other and forced is None and _looks_like_json(file):
+            return None, ValidationProblem(
+                "not a test report: JSON in none of the formats jux-submit converts (see --format)",
+                is_not_a_report=True,
+            )
+        return None, checked
+    conversion = converted.conversion
+    checked = validate_report(file, huge_tree=settings.huge_xml, converted=conversion.xml)
+    if isinstance(checked, ValidationProblem):  # a converter bug: say whose output it is
+        return None, ValidationProblem(f"the {conversion.source_format} conversion: {checked}")
+    return converted, replace(checked, warnings=(*checked.warnings, *conversion.warnings))
+
+
+def _looks_like_json(file: ReportFile) -> bool:
+    try:
+        with file.path.open("rb") as handle:
+            head = handle.read(256).lstrip(b"\xef\xbb\xbf \t\r\n")
+    except OSError:
+        return False
+    return head[:1] in (b"{", b"[")
 
 
 # --- raw or package ---------------------------------------------------------------------------

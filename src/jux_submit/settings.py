@@ -78,6 +78,11 @@ DEFAULT_PATTERNS = (
     "**/xunit.xml",  # Robot Framework, mocha's xunit reporter, tap-xunit
     "**/criterion.xml",  # Criterion
     "**/*.trx",  # Visual Studio / dotnet test TRX
+    "**/*.tap",  # TAP streams saved to a file (bats --report-formatter tap writes report.tap)
+    "**/ctrf-report.json",  # CTRF reporters (ctrf/ctrf-report.json)
+    "**/cucumber*.json",  # cucumber --format json:cucumber.json
+    "**/*results.json",  # jest-results.json, test-results.json, Playwright's docs' results.json
+    "**/*-report.json",  # mocha-report.json, jest --outputFile=jest-report.json
 )
 DEFAULT_OUTBOX = ".jux-outbox"
 CONFIG_FILE_NAME = ".jux.yml"
@@ -351,6 +356,16 @@ OPTIONS: tuple[Option, ...] = (
         choices=tuple(Mode),
     ),
     Option(
+        "repair",
+        "JUX_REPAIR",
+        Kind.BOOL,
+        True,
+        "repair known producer breakage in memory before validating (forbidden control "
+        "characters, ']]>' in text or CDATA, text outside CDATA); --no-repair refuses such "
+        "reports as invalid",
+        flags=("--repair",),
+    ),
+    Option(
         "format",
         "JUX_FORMAT",
         Kind.CHOICE,
@@ -506,6 +521,7 @@ class Settings:
     allow_insecure_http: bool = False
     mode: Mode = Mode.AUTO
     format: InputFormat = AUTO_FORMAT
+    repair: bool = True
     attachments: tuple[str, ...] = ()
     signing_key: str | None = field(default=None, repr=False)
     signing_key_password: str | None = field(default=None, repr=False)

@@ -7,6 +7,7 @@ properties), or a ``ValidationProblem`` with line and column. Never raises for a
 from __future__ import annotations
 
 import codecs
+import dataclasses
 import io
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 from lxml import etree
 
 from jux_submit.models import Counts, ReportFile, ValidationProblem, ValidReport
+from jux_submit.repair import MAX_REPAIR_BYTES, describe_syntax_error, repair_xml
 
 XMLDSIG_NS = "http://www.w3.org/2000/09/xmldsig#"
 _SIGNATURE_TAG = f"{{{XMLDSIG_NS}}}Signature"
@@ -52,6 +54,8 @@ class Validated:
     warnings: tuple[str, ...] = ()
     #: the report re-encoded as UTF-8, when Python has no codec for its own encoding
     converted: bytes | None = None
+    #: what was repaired in memory (``repair.Repair.describe``), when anything was
+    repaired: str | None = None
 
     @property
     def text(self) -> bytes | None:
@@ -142,18 +146,57 @@ def _line(elem: etree._Element) -> int | None:
     return line if isinstance(line, int) else None
 
 
-def _problem_from_syntax_error(exc: etree.XMLSyntaxError) -> ValidationProblem:
+def _problem_from_syntax_error(
+    exc: etree.XMLSyntaxError, data: bytes | None = None
+) -> ValidationProblem:
     line: int | None
     column: int | None
     line, column = exc.position if exc.position else (None, None)
-    message = (exc.msg or str(exc)).strip()
-    # libxml2 appends ", line N, column M" to some messages: it is already in line/column.
-    tail = f", line {line}, column {column}"
-    if message.endswith(tail):
-        message = message[: -len(tail)]
+    # one line, never libxml2's "Unregistered error message"; the position is shown once,
+    # by ValidationProblem
+    message = describe_syntax_error(exc, data=data, with_position=False)
     if not line:
         line, column = None, None
     return ValidationProblem(f"not well-formed XML: {message}", line, column or None)
+
+
+def _repaired_or_problem(
+    file: ReportFile,
+    exc: etree.XMLSyntaxError,
+    *,
+    huge_tree: bool,
+    keep_content: bool,
+    repair: bool,
+) -> Validated | ValidationProblem:
+    """A report made malformed by known producer breakage, validated again after an exact
+    repair in memory (the file is not touched; the repaired bytes are what is sent); else the
+    problem the parser found."""
+    try:
+        with file.path.open("rb") as handle:
+            data = handle.read(MAX_REPAIR_BYTES + 1)
+    except OSError:
+        return _problem_from_syntax_error(exc)
+    # a raw NUL byte is corruption (a file cut short by a crash, zeros written ahead), not
+    # a producer's known breakage: such a file stays invalid
+    is_repairable = repair and len(data) <= MAX_REPAIR_BYTES and b"\x00" not in data
+    fixed = repair_xml(data) if is_repairable else None
+    if fixed is None:
+        problem = _problem_from_syntax_error(exc, data)
+        could = not repair and len(data) <= MAX_REPAIR_BYTES and b"\x00" not in data
+        if could and repair_xml(data) is not None:
+            message = f"{problem.message} (a known producer breakage; --no-repair is set)"
+            return dataclasses.replace(problem, message=message)
+        return problem
+    result = validate_report(
+        file, huge_tree=huge_tree, keep_content=keep_content, converted=fixed.data
+    )
+    if isinstance(result, ValidationProblem):
+        return result
+    return dataclasses.replace(
+        result,
+        warnings=(*result.warnings, f"{fixed.describe()} (the file itself is unchanged)"),
+        repaired=fixed.describe(),
+    )
 
 
 _OUTCOMES = ("failure", "error", "skipped")
@@ -301,6 +344,7 @@ def validate_report(
     huge_tree: bool = False,
     keep_content: bool = True,
     converted: bytes | None = None,
+    repair: bool = True,
 ) -> Validated | ValidationProblem:
     """Parse and check one file.
 
@@ -353,7 +397,11 @@ def validate_report(
                 found_root = events.root
                 content = None
     except etree.XMLSyntaxError as exc:
-        return _problem_from_syntax_error(exc)
+        if converted is not None:
+            return _problem_from_syntax_error(exc, converted)
+        return _repaired_or_problem(
+            file, exc, huge_tree=huge_tree, keep_content=keep_content, repair=repair
+        )
     except IsADirectoryError:
         return ValidationProblem("is a folder, not a file")
     except OSError as exc:

@@ -16,7 +16,6 @@ import pytest
 from tests.jux_server import Fault, JuxServer
 from tests.resilience.conftest import (
     OUTBOX,
-    TOKEN,
     ci_environ,
     outbox_sidecars,
     sources_stored,

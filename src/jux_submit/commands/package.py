@@ -16,9 +16,14 @@ from jux_submit.discover import discover_reports
 from jux_submit.errors import ConfigError
 from jux_submit.models import Payload, ValidationProblem
 from jux_submit.payload import check_package_size
-from jux_submit.prepare import metadata_for, prepare_packaging, prepare_payload, resolve_context
+from jux_submit.prepare import (
+    check_report,
+    metadata_for,
+    prepare_packaging,
+    prepare_payload,
+    resolve_context,
+)
 from jux_submit.settings import Mode
-from jux_submit.validate import validate_report
 
 if TYPE_CHECKING:
     from jux_submit.settings import Settings
@@ -99,8 +104,10 @@ def run_package(settings: Settings) -> PackageReport:
     built: list[tuple[str, Payload]] = []
     valid = []
     for file in discovery.files:
-        checked = validate_report(file, huge_tree=settings.huge_xml)
+        checked = check_report(file, settings)[1]
         if isinstance(checked, ValidationProblem):
+            if checked.is_not_a_report and settings.sources.get("reports") == "default":
+                continue  # a default pattern's guess that is no test report
             lines.append(f"{file.relpath}  INVALID  {checked}; no package written")
             failed += 1
             continue

@@ -26,7 +26,6 @@ from jux_submit.deliver import (
     internal_result,
 )
 from jux_submit.discover import discover_reports
-from jux_submit.formats import ConversionError, Converted, convert_file
 from jux_submit.interrupt import StopFlag, catch_signals, interrupt_grace, run_all
 from jux_submit.journal import Journal
 from jux_submit.models import (
@@ -45,13 +44,14 @@ from jux_submit.payload import check_package_size
 from jux_submit.prepare import (
     PackagingPlan,
     SubmissionKeys,
+    check_report,
     metadata_for,
     prepare_packaging,
     prepare_payload,
     resolve_context,
 )
 from jux_submit.redact import Redactor
-from jux_submit.validate import Validated, validate_report
+from jux_submit.validate import Validated
 
 if TYPE_CHECKING:
     from jux_submit.enrich import Metadata
@@ -344,6 +344,8 @@ def _process_file(file: ReportFile, run: SubmitRun, started: float) -> FileResul
     base = pending_result(file.relpath, checked.report.counts, payload)
     if converted is not None:
         base = replace(base, source_format=converted.conversion.source_format)
+    if checked.repaired:
+        base = replace(base, repaired=checked.repaired)
     if checked.report.is_signed and run.metadata.explicit:
         base = signed_without_settings(base, run.metadata, checked.first_suite_properties)
     if earlier is not None:
@@ -360,43 +362,6 @@ def _process_file(file: ReportFile, run: SubmitRun, started: float) -> FileResul
         replaces=run.outbox.entry_for_source(file.relpath, source_sha) if run.outbox else None,
     )
     return dispatch(base, parcel, run, started)
-
-
-def check_report(
-    file: ReportFile, settings: Settings, *, keep_content: bool = True
-) -> tuple[Converted | None, Validated | ValidationProblem]:
-    """Convert the report to JUnit XML when it is in another format (``--format``), then
-    validate it. A report that looks like a format but cannot be converted is a problem."""
-    forced = None if settings.format.value == "auto" else settings.format.value
-    try:
-        converted = convert_file(file.path, file.relpath, forced)
-    except ConversionError as exc:
-        return None, ValidationProblem(str(exc))
-    except OSError:
-        converted = None  # validation says why the file cannot be read
-    if converted is None:
-        checked = validate_report(file, huge_tree=settings.huge_xml, keep_content=keep_content)
-        is_other = isinstance(checked, ValidationProblem) and not checked.is_not_a_report
-        if is_other and _looks_like_json(file):
-            return None, ValidationProblem(
-                "not a test report: JSON in none of the formats jux-submit converts (see --format)",
-                is_not_a_report=True,
-            )
-        return None, checked
-    conversion = converted.conversion
-    checked = validate_report(file, huge_tree=settings.huge_xml, converted=conversion.xml)
-    if isinstance(checked, ValidationProblem):  # a converter bug: say whose output it is
-        return None, ValidationProblem(f"the {conversion.source_format} conversion: {checked}")
-    return converted, replace(checked, warnings=(*checked.warnings, *conversion.warnings))
-
-
-def _looks_like_json(file: ReportFile) -> bool:
-    try:
-        with file.path.open("rb") as handle:
-            head = handle.read(256).lstrip(b"\xef\xbb\xbf \t\r\n")
-    except OSError:
-        return False
-    return head[:1] in (b"{", b"[")
 
 
 def invalid_result(file: ReportFile, problem: ValidationProblem, started: float) -> FileResult:

@@ -45,6 +45,7 @@ def file_to_dict(result: FileResult) -> dict[str, Any]:
         "entries": [{"name": n, "size": s} for n, s in result.entries],
         "outbox_path": result.outbox_path,
         "source_format": result.source_format,
+        "repaired": result.repaired,
         "unapplied": list(result.unapplied),
         "note": result.note,
         "source_count": result.source_count,
