@@ -29,6 +29,10 @@ from jux_submit.errors import (
 from jux_submit.models import Endpoint
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+#: a 422 whose text blames an attachment rather than the manifest or the signature
+ATTACHMENT_REFUSED = re.compile(r"attachment|mime|content[ -]type|file type", re.IGNORECASE)
+#: the attachments a 422 names (``attachments/<name>``)
+REFUSED_NAME = re.compile(r"attachments/([^\s'\",;:()]+)")
 _EXCERPT = 120
 _READ_FOR_EXCERPT = 64 * 1024  # redacted whole before it is shortened
 POSSIBLE_DUPLICATE_AFTER_TIMEOUT = (
@@ -173,6 +177,12 @@ def _error_for(
         err = PackageTooLargeError(
             f"HTTP 413: the server refused the {what} as too large{limit}{said}",
             hint="split the report, drop attachments, or raise the server's upload limit",
+        )
+    elif status == 422 and ATTACHMENT_REFUSED.search(said):
+        err = PackageVerificationError(
+            f"HTTP 422: the server refused an attachment of the package{said}",
+            hint="the server does not take that attachment (its type or its content); the "
+            "report is sent again without it",
         )
     elif status == 422:
         err = PackageVerificationError(

@@ -232,12 +232,15 @@ def decide_mode(
     *,
     mode: Mode | None = None,
     contents: Sequence[bytes | None] = (),
+    exclude: frozenset[str] = frozenset(),
 ) -> ModeDecision:
     """Apply ``--mode`` (``mode`` overrides it): ``auto`` sends a package when at least one
     attachment was actually found and allowed, or a signing key is configured; else raw.
 
     ``contents`` may give, in the order of ``reports``, the bytes of reports already read
-    whole (None for the others), so that they are not read again."""
+    whole (None for the others), so that they are not read again. Attachments whose type the
+    server does not take (``--attachment-types``) and those named in ``exclude`` (refused by
+    the server before) are left out, with a warning."""
     effective = mode or settings.mode
     if effective is Mode.RAW:
         return ModeDecision(PayloadMode.RAW, "raw: mode is raw")
@@ -246,7 +249,12 @@ def decide_mode(
         content = contents[index] if index < len(contents) else None
         refs = find_references(report.path, huge_tree=settings.huge_xml, content=content)
         found = found + resolve_references(refs, report, settings.working_directory)
-    attachments = unique_names(found.attachments + plan.extra.attachments)
+    attachments, left_out = filter_attachments(
+        unique_names(found.attachments + plan.extra.attachments),
+        settings.attachment_types,
+        exclude,
+    )
+    found = AttachmentSet(found.attachments, (*found.warnings, *left_out))
     count = f"{len(attachments)} attachment(s)"
     if effective is Mode.PACKAGE:
         reason = f"package: mode is package ({count})"
@@ -263,6 +271,45 @@ def decide_mode(
     return ModeDecision(PayloadMode.PACKAGE, reason, attachments, found.warnings)
 
 
+_TEXT_LOGS = (".log", ".out", ".err", ".stdout", ".stderr")
+
+
+def attachment_type(name: str) -> str:
+    """The MIME type a server infers from an attachment's name (``application/octet-stream``
+    when unknown)."""
+    import mimetypes
+
+    guessed, _ = mimetypes.guess_type(name, strict=False)
+    if guessed == "text/xml":
+        return "application/xml"
+    if guessed is None and name.lower().endswith(_TEXT_LOGS):
+        return "text/plain"  # test logs: text a server shows as such
+    return guessed or "application/octet-stream"
+
+
+def filter_attachments(
+    attachments: Sequence[Attachment], allowed: Sequence[str], exclude: frozenset[str]
+) -> tuple[tuple[Attachment, ...], tuple[str, ...]]:
+    """(kept, warnings): attachments of a type outside ``allowed`` (``*``: any) or named in
+    ``exclude`` are left out, so the server's allowlist cannot cost the whole report."""
+    kept: list[Attachment] = []
+    warnings: list[str] = []
+    accepts_any = "*" in allowed
+    for item in attachments:
+        kind = attachment_type(item.name)
+        if item.name in exclude:
+            warnings.append(f"attachment {item.name} left out: the server refused it before")
+        elif not accepts_any and kind not in allowed:
+            warnings.append(
+                f"attachment {item.name} left out: its type {kind} is not one Jux servers "
+                "accept (--attachment-types / JUX_ATTACHMENT_TYPES changes the list; '*' "
+                "sends every type)"
+            )
+        else:
+            kept.append(item)
+    return tuple(kept), tuple(warnings)
+
+
 def prepare_payload(
     checked: Validated,
     metadata: Metadata,
@@ -270,15 +317,17 @@ def prepare_payload(
     *,
     packaging: PackagingPlan | None = None,
     mode: Mode | None = None,
+    exclude: frozenset[str] = frozenset(),
 ) -> Payload:
     """Enrich the report (unless signed) and build what will be sent: raw XML, or a ``.jxz``
-    package when ``--mode`` (or ``mode``, which overrides it) says so; see ``decide_mode``.
+    package when ``--mode`` (or ``mode``, which overrides it) says so; see ``decide_mode``
+    (``exclude`` names attachments to leave out).
     Raises ``jxz.SignatureError`` if signing fails."""
     report = checked.report
     file = report.file
     plan = packaging or PackagingPlan()
     content = checked.text  # the whole file when small: not read again below
-    decision = decide_mode([file], settings, plan, mode=mode, contents=(content,))
+    decision = decide_mode([file], settings, plan, mode=mode, contents=(content,), exclude=exclude)
     if report.is_signed:
         add: tuple[tuple[str, str], ...] = ()
         splice = Splice(b"", 0)

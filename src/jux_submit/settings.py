@@ -85,6 +85,21 @@ DEFAULT_PATTERNS = (
     "**/*-report.json",  # mocha-report.json, jest --outputFile=jest-report.json
 )
 DEFAULT_OUTBOX = ".jux-outbox"
+#: attachment types a Jux server accepts, per the server implementer's guide
+ATTACHMENT_TYPE_DEFAULTS = (
+    "image/png",
+    "image/jpeg",
+    "image/gif",
+    "image/svg+xml",
+    "text/plain",
+    "text/html",
+    "text/csv",
+    "application/json",
+    "application/xml",
+    "application/pdf",
+    "video/mp4",
+    "video/webm",
+)
 CONFIG_FILE_NAME = ".jux.yml"
 MEGABYTE = 1_000_000
 
@@ -385,6 +400,18 @@ OPTIONS: tuple[Option, ...] = (
         metavar="GLOB",
     ),
     Option(
+        "attachment-types",
+        "JUX_ATTACHMENT_TYPES",
+        Kind.LIST,
+        ATTACHMENT_TYPE_DEFAULTS,
+        "MIME types of attachments sent in packages (others are left out with a warning); "
+        "'*' sends every type",
+        flags=("--attachment-types",),
+        metavar="TYPE,...",
+        default_text="the Jux guide's list: png, jpeg, gif, svg, text, html, csv, json, xml, "
+        "pdf, mp4, webm",
+    ),
+    Option(
         "signing-key",
         "JUX_SIGNING_KEY",
         Kind.STR,
@@ -523,6 +550,7 @@ class Settings:
     format: InputFormat = AUTO_FORMAT
     repair: bool = True
     attachments: tuple[str, ...] = ()
+    attachment_types: tuple[str, ...] = ATTACHMENT_TYPE_DEFAULTS
     signing_key: str | None = field(default=None, repr=False)
     signing_key_password: str | None = field(default=None, repr=False)
     signing_cert: str | None = None

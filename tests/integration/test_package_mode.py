@@ -200,8 +200,8 @@ def test_paths_leading_out_of_the_workspace_are_refused(
 
 
 def test_oversized_package_never_reaches_the_network(jux_server: JuxServer, workdir: Path) -> None:
-    (workdir / "big.bin").write_bytes(os.urandom(300_000))
-    write_junit(workdir / "TEST-a.xml", extra="<system-out>[[ATTACHMENT|big.bin]]</system-out>")
+    (workdir / "big.webm").write_bytes(os.urandom(300_000))
+    write_junit(workdir / "TEST-a.xml", extra="<system-out>[[ATTACHMENT|big.webm]]</system-out>")
     result = submit(jux_server, workdir, "TEST-a.xml", "--max-package-size", "100KB")
     assert result.code == 1
     assert jux_server.posts() == []

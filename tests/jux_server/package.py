@@ -3,12 +3,14 @@
 Checks in the order of the server implementer's guide: content type, size limit (413), ZIP
 magic (400), then ``jxz.ContainerReader``: path traversal (400), manifest and ``junit.xml``
 present (422), signature (required when ``server.require_signature``; checked against
-``server.trusted_certs`` when given) and digests (422). A valid package is stored with its
-attachments.
+``server.trusted_certs`` when given), digests (422) and, when ``server.attachment_types`` is
+set, the implementer's guide's attachment MIME allowlist (422 naming the attachment). A valid
+package is stored with its attachments.
 """
 
 from __future__ import annotations
 
+import mimetypes
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -108,6 +110,20 @@ def handle_package(server: JuxServer, req: LoggedRequest) -> tuple[int, dict[str
     except ContainerStructureError as exc:
         return 422, {}, _error("Package verification failed", str(exc))
 
+    if server.attachment_types is not None:
+        for name in reader.get_attachments():
+            kind = mimetypes.guess_type(name, strict=False)[0] or "application/octet-stream"
+            if kind not in server.attachment_types:
+                return (
+                    422,
+                    {},
+                    _error(
+                        "Package verification failed",
+                        f"attachment attachments/{name} has the type {kind}, which this "
+                        "server does not accept",
+                        "Allowed types: " + ", ".join(sorted(server.attachment_types)),
+                    ),
+                )
     report = reader.get_report()
     try:
         props, counts = parse_junit(report)

@@ -173,6 +173,8 @@ class JuxServer:
         self.runs: list[StoredRun] = []
         self.max_package_size = 50_000_000
         self.require_signature = False
+        #: attachment MIME types accepted (None: any), e.g. the implementer's guide's list
+        self.attachment_types: frozenset[str] | None = None
         self.trusted_certs: list[bytes] = []
         self.lock = threading.Lock()
         self._hits: dict[str, deque[float]] = {}

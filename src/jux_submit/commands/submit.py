@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from jux_submit.classify import REFUSED_NAME
 from jux_submit.combine import prepare_combined_payload
 from jux_submit.deliver import (
     RESUBMIT_HINT,
@@ -51,6 +52,7 @@ from jux_submit.prepare import (
     resolve_context,
 )
 from jux_submit.redact import Redactor
+from jux_submit.settings import Mode
 from jux_submit.validate import Validated
 
 if TYPE_CHECKING:
@@ -361,7 +363,45 @@ def _process_file(file: ReportFile, run: SubmitRun, started: float) -> FileResul
         run.keys.key(file.relpath, source_sha),
         replaces=run.outbox.entry_for_source(file.relpath, source_sha) if run.outbox else None,
     )
-    return dispatch(base, parcel, run, started)
+    result = dispatch(base, parcel, run, started)
+    if _refused_for_an_attachment(result) and payload.mode is PayloadMode.PACKAGE:
+        result = _resend_without_refused(checked, result, parcel, run, started)
+    return result
+
+
+def _refused_for_an_attachment(result: FileResult) -> bool:
+    error = result.error
+    return (
+        result.status is Status.REJECTED
+        and error is not None
+        and error.kind == "package-verification"
+        and "refused an attachment" in error.message
+    )
+
+
+def _resend_without_refused(
+    checked: Validated, refused: FileResult, parcel: Parcel, run: SubmitRun, started: float
+) -> FileResult:
+    """A package the server refused because of an attachment goes again without the ones it
+    named (or, when it named none, as raw XML): a report is never lost to its attachments."""
+    message = refused.error.message if refused.error else ""
+    names = frozenset(REFUSED_NAME.findall(message))
+    settings = run.settings
+    mode = None if names else Mode.RAW
+    payload = prepare_payload(
+        checked, run.metadata, settings, packaging=run.packaging, mode=mode, exclude=names
+    )
+    left = ", ".join(sorted(names)) if names else "every attachment"
+    how = "as raw XML" if payload.mode is PayloadMode.RAW else "as a package"
+    warning = (
+        f"the server refused the package because of an attachment; sent again {how} without "
+        f"{left} ({message})"
+    )
+    log.warning("%s: %s", parcel.label, warning)
+    base = pending_result(parcel.label, checked.report.counts, payload)
+    base = replace(base, warnings=(*base.warnings, warning))
+    again = replace(parcel, payload=payload, replaces=None)
+    return dispatch(base, again, run, started)
 
 
 def invalid_result(file: ReportFile, problem: ValidationProblem, started: float) -> FileResult:
