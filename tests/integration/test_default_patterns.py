@@ -3,10 +3,13 @@ XML files of a real repository cause no warning (against the local contract serv
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from tests.conftest import make_environ, run_cli, write_junit
 from tests.jux_server import JuxServer
+
+FORMATS = Path(__file__).resolve().parents[1] / "fixtures" / "formats"
 
 #: where each producer writes its JUnit report by default (or as its documentation shows)
 PRODUCER_LAYOUT = {
@@ -43,9 +46,25 @@ ORDINARY_XML = {
 }
 
 
+#: reports in other formats, where their producers (or their docs) put them
+CONVERTED_LAYOUT = {
+    "ctrf/ctrf-report.json": "ctrf/jest-ctrf.json",
+    "reports/cucumber.json": "cucumber/report.json",
+    "jest-results.json": "jest/report.json",
+    "test/playwright-results.json": "playwright/report.json",
+    "mocha-report.json": "mocha/report.json",
+    "test-output/report.tap": "tap/bats.tap",
+}
+
+
 def build_tree(root: Path) -> None:
     for index, rel in enumerate(PRODUCER_LAYOUT):
         write_junit(root / rel, suite=f"Suite{index}", cases=index % 3 + 1, failures=index % 2)
+    for rel, fixture in CONVERTED_LAYOUT.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(FORMATS / fixture, root / rel)
+    (root / "package.json").write_text('{"name": "shop", "scripts": {"test": "jest"}}')
+    (root / "tsconfig-results.json").write_text('{"compilerOptions": {}}')
     for rel, text in ORDINARY_XML.items():
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -61,11 +80,11 @@ def test_every_producer_layout_is_found_and_ordinary_xml_stays_quiet(tmp_path: P
         )
         assert result.code == 0, result.output
         stored = sorted(r.properties["jux:source_file"] for r in server.runs)
-    assert stored == sorted(PRODUCER_LAYOUT)
+    assert stored == sorted([*PRODUCER_LAYOUT, *CONVERTED_LAYOUT])
     for rel in ORDINARY_XML:
         assert rel not in result.stdout, rel  # neither listed nor counted
     assert "WARNING" not in result.stderr and "ERROR" not in result.stderr, result.stderr
-    assert f"total: {len(PRODUCER_LAYOUT)} file(s)" in result.stdout
+    assert f"total: {len(PRODUCER_LAYOUT) + len(CONVERTED_LAYOUT)} file(s)" in result.stdout
 
 
 def test_at_verbose_level_the_ignored_files_are_named(tmp_path: Path) -> None:
