@@ -78,10 +78,18 @@ def is_junit(head: bytes) -> bool:
     return bool(_JUNIT_ROOT.match(text, start))
 
 
+def _as_utf8(head: bytes) -> bytes:
+    """The start of a UTF-16 head as UTF-8 (for the JUnit check); other heads unchanged."""
+    if not head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return b""
+    text = head[: len(head) - len(head) % 2].decode("utf-16", "replace")
+    return text.encode("utf-8")
+
+
 def sniff(head: bytes, name: str) -> ReportFormat | None:
     """The format of a report whose first bytes are ``head`` (None: JUnit or unknown, left to
     JUnit validation, which says what is wrong)."""
-    if is_junit(head) or head.startswith((b"\xff\xfe", b"\xfe\xff")):
+    if is_junit(head) or is_junit(_as_utf8(head)):
         return None
     for candidate in available():
         if candidate.sniff(head, name):
