@@ -1,25 +1,39 @@
 """HTTP: the one place that imports requests and urllib3.
 
-``build_client`` makes the single client (retry policy, timeouts, User-Agent, auth), an
+``build_client`` makes the single client (retry policy, timeouts, User-Agent, auth, proxy), an
 ``HttpClient`` implementing ``client.Client``: ``post`` hands back the final answer, or raises a
 ``SubmitFailedError`` for failures that never produced one (refused, DNS, TLS, timeout).
-Redirects are never followed. No requests or urllib3 type leaves this module.
+Redirects are never followed; every exchange has a wall-clock limit and answers are read up to
+``ANSWER_LIMIT``. No requests or urllib3 type leaves this module.
 """
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
+import functools
 import io
+import ipaddress
+import json
 import logging
 import random
+import re
+import socket
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator, Mapping, Sized
+from dataclasses import dataclass
+from http.client import HTTPException
+from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import unquote, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection
+from urllib3.connectionpool import HTTPConnectionPool
 from urllib3.exceptions import (
     ConnectTimeoutError,
+    HTTPError,
     MaxRetryError,
     NameResolutionError,
     NewConnectionError,
@@ -30,6 +44,7 @@ from urllib3.util.retry import Retry
 from jux_submit import __version__
 from jux_submit.client import Answer
 from jux_submit.errors import (
+    ConfigError,
     ConnectionFailedError,
     DeadlineExceededError,
     InterruptedSubmitError,
@@ -38,8 +53,10 @@ from jux_submit.errors import (
     SubmitTimeoutError,
     TLSError,
 )
+from jux_submit.redact import Redactor
 
 if TYPE_CHECKING:
+    from urllib3.poolmanager import PoolManager
     from urllib3.response import BaseHTTPResponse
 
     from jux_submit.models import Endpoint
@@ -50,6 +67,18 @@ log = logging.getLogger("jux_submit.transport")
 USER_AGENT = f"jux-submit/{__version__} (+https://github.com/jux/submit-action)"
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 VERSION_TIMEOUT = 5.0
+#: the most of an answer that is read: the contract's answers are small JSON documents; the
+#: rest of a bigger one is discarded with its connection (a 1 GiB answer cost 2.85 GB before)
+ANSWER_LIMIT = 1024 * 1024
+#: the slowest upload an attempt allows for, on top of ``--timeout``: a 50 MB package must not
+#: fail on a slow link because the whole exchange has to fit in 30 s (1 Mbit/s)
+UPLOAD_FLOOR = 128 * 1024
+#: how often the watchdog looks at the stop flag of an interruptible exchange (the version check)
+STOP_POLL = 0.1
+_READ_CHUNK = 64 * 1024
+ALLOW_INSECURE = (
+    "--allow-insecure-http / JUX_ALLOW_INSECURE_HTTP=true / input 'allow-insecure-http'"
+)
 
 
 class JuxRetry(Retry):
@@ -70,6 +99,9 @@ class JuxRetry(Retry):
     - When the retries run out, the ``MaxRetryError`` says whether any attempt timed out after
       the body was sent (``jux_possible_duplicate``), so a failure can warn about a copy the
       server may have stored.
+    - An attempt cut by its wall-clock limit (``_Exchange``) is a read timeout like any other:
+      retried, and counted as a possible duplicate. The wait between attempts is not part of
+      either attempt's limit.
     """
 
     def __init__(
@@ -108,6 +140,16 @@ class JuxRetry(Retry):
             exc.jux_possible_duplicate = timed_out  # type: ignore[attr-defined]
             exc.jux_attempts = len(self.history) + 1  # type: ignore[attr-defined]
             raise
+
+    def sleep(self, response: BaseHTTPResponse | None = None) -> None:
+        # urllib3 sleeps between two attempts (after a failure or a retried status), in the
+        # thread that makes them: the one place that knows where an attempt ends
+        exchange = _active_exchange()
+        if exchange is not None:
+            exchange.end_attempt()
+        super().sleep(response)
+        if exchange is not None:
+            exchange.start_attempt()
 
     def get_backoff_time(self) -> float:
         # 1 s, 2 s, 4 s ... after the 1st, 2nd, 3rd failure (urllib3 waits 0 s after the 1st)
@@ -182,52 +224,558 @@ class JuxRetry(Retry):
                     raise ServerUnavailableError("the run stopped contacting the server")
 
 
-class _EnvironmentOnceSession(requests.Session):
-    """A ``requests.Session`` that reads the environment (proxies, ``no_proxy``, CA bundle)
-    once per URL instead of on every request.
+# --- every wait bounded ---------------------------------------------------------------------
+#
+# urllib3's timeouts bound each socket operation, not an exchange: a server sending one byte
+# every 0.5 s keeps a 2 s read timeout from ever firing, for hours. So each attempt also has a
+# wall-clock limit (``--timeout``, plus time to upload a big body, never past the run's
+# deadline), kept by a watchdog: one thread that, when an attempt's limit passes (or the stop
+# flag of an interruptible exchange is set), shuts the attempt's sockets down. shutdown(2) is
+# the well-understood way to wake a thread blocked in recv()/send() on a socket from another
+# thread (close() is not: it leaves the blocked call waiting on Linux), and it works during
+# the TLS handshake and inside a proxy tunnel alike, where no higher layer could be asked to
+# stop. The blocked call then fails; the connection (below) turns that failure into urllib3's
+# own timeout errors, so the retry policy and the classification treat a cut attempt as a
+# timeout. Alternatives not taken: checking a deadline between reads cannot see inside
+# http.client's header parsing (one readline() per header line, each byte a separate recv);
+# running each request in a thread that is abandoned on time leaves its socket and thread
+# behind; SIGALRM works only in the main thread.
+#
+# Seams used: urllib3's connection class per pool (``ConnectionCls``), and the connection's
+# ``_new_conn`` / ``connect`` / ``request`` / ``getresponse`` and the pool's ``_put_conn``
+# (the connection is back in the pool: it belongs to no exchange any more). The exchange
+# that a connection works for is the calling thread's (urllib3 makes every attempt of one
+# request in the thread that asked for it). DNS resolution is the one wait not covered: the
+# resolver cannot be interrupted, and has its own timeouts.
 
-    requests scans every environment variable on each call; in a CI-sized environment that
-    doubled the client's CPU time per request (benchmarks/RESULTS.md). The environment and the
-    session's own settings do not change during a run, and both are part of the cache key.
-    """
+_ACTIVE = threading.local()
+
+
+def _active_exchange() -> _Exchange | None:
+    exchange: _Exchange | None = getattr(_ACTIVE, "exchange", None)
+    return exchange
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.0f}" if value >= 100 else f"{value:.3g}"
+
+
+class _Watchdog:
+    """One thread cutting the sockets of exchanges whose attempt is past its limit."""
 
     def __init__(self) -> None:
-        super().__init__()
-        self._environment_settings: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self.lock = threading.Condition()
+        self.armed: set[_Exchange] = set()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self._wakes_at: float | None = None  # when the thread looks again (None: on notice)
 
-    def merge_environment_settings(
-        self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any
-    ) -> Any:
-        key = (
-            url,
-            tuple(sorted((proxies or {}).items())),
-            stream,
-            verify,
-            cert,
-            tuple(sorted(self.proxies.items())),
-            self.stream,
-            self.verify,
-            self.cert,
-            self.trust_env,
+    def arm(self, exchange: _Exchange, ends: float) -> None:
+        """Watch ``exchange`` until ``ends`` (lock held by the caller)."""
+        self.armed.add(exchange)
+        if self._thread is None and not self._closed:
+            self._thread = threading.Thread(target=self._run, name="jux-watchdog", daemon=True)
+            self._thread.start()
+        if self._wakes_at is None or ends < self._wakes_at or exchange.stop is not None:
+            self.lock.notify()  # otherwise the thread wakes early enough anyway
+
+    def close(self) -> None:
+        with self.lock:
+            self._closed = True
+            self.lock.notify()
+
+    def _run(self) -> None:
+        with self.lock:
+            while not self._closed:
+                now = time.monotonic()
+                wait: float | None = None
+                for exchange in list(self.armed):
+                    left = exchange.due_in(now)
+                    if left <= 0:
+                        exchange.cut_locked()
+                        self.armed.discard(exchange)
+                    else:
+                        wait = left if wait is None else min(wait, left)
+                self._wakes_at = None if wait is None else now + wait
+                self.lock.wait(wait)
+
+
+class _Exchange:
+    """One request (all its attempts) and the wall-clock limit of its current attempt."""
+
+    def __init__(
+        self,
+        watchdog: _Watchdog,
+        *,
+        limit: float,
+        limit_text: str,
+        deadline: float | None,
+        deadline_text: str,
+        stop: threading.Event | None = None,
+    ) -> None:
+        self._watchdog = watchdog
+        self.limit = limit
+        self.limit_text = limit_text
+        self.deadline = deadline
+        self.deadline_text = deadline_text
+        self.stop = stop
+        self.ends: float | None = None  # None: between attempts
+        self.is_deadline_bound = False  # the current attempt ends at the run's deadline
+        self.cut: str | None = None  # why the current attempt was cut: limit, deadline, stop
+        self._sockets: dict[_WatchedConnection, list[socket.socket]] = {}
+
+    @property
+    def within(self) -> str:
+        """The limit that cut (or would cut) the current attempt, for messages."""
+        return self.deadline_text if self.is_deadline_bound else self.limit_text
+
+    def start_attempt(self) -> None:
+        with self._watchdog.lock:
+            ends = time.monotonic() + self.limit
+            self.is_deadline_bound = self.deadline is not None and self.deadline <= ends
+            self.ends = min(ends, self.deadline) if self.deadline is not None else ends
+            self.cut = None
+            self._watchdog.arm(self, self.ends)
+
+    def end_attempt(self) -> None:
+        with self._watchdog.lock:
+            for conn in list(self._sockets):
+                self._release_locked(conn)
+            self.ends = None
+            self._watchdog.armed.discard(self)
+
+    def remaining(self) -> float:
+        return float("inf") if self.ends is None else self.ends - time.monotonic()
+
+    def due_in(self, now: float) -> float:
+        """Seconds until this attempt must be cut (<= 0: now). Lock held."""
+        if self.ends is None:
+            return float("inf")
+        if self.stop is not None and self.stop.is_set():
+            return 0.0
+        left = self.ends - now
+        return min(left, STOP_POLL) if self.stop is not None else left
+
+    def cut_locked(self) -> None:
+        """Shut down every socket of the current attempt (watchdog thread, lock held)."""
+        if self.stop is not None and self.stop.is_set():
+            self.cut = "stop"
+        else:
+            self.cut = "deadline" if self.is_deadline_bound else "limit"
+        for conn, sockets in self._sockets.items():
+            conn.jux_is_cut = True
+            for sock in sockets:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+    def watch(self, conn: _WatchedConnection, sock: Any) -> None:
+        """Cut ``sock`` (of ``conn``) with this attempt. A duplicate of its descriptor is kept:
+        TLS takes the socket object over during the handshake, and the duplicate can never
+        name another socket once the connection closes its own descriptor. (``fromfd`` uses
+        the socket library's own dup, which also works for Windows sockets.)"""
+        fileno = sock.fileno()
+        if fileno < 0:
+            return
+        with self._watchdog.lock:
+            previous = conn.jux_exchange
+            if previous is not None and previous is not self:
+                previous._release_locked(conn)
+            family = getattr(sock, "family", socket.AF_INET)
+            watched = socket.fromfd(fileno, family, socket.SOCK_STREAM)
+            self._sockets.setdefault(conn, []).append(watched)
+            conn.jux_exchange = self
+            if self.cut is not None:
+                with contextlib.suppress(OSError):
+                    watched.shutdown(socket.SHUT_RDWR)
+
+    def release(self, conn: _WatchedConnection) -> bool:
+        """Stop watching ``conn``; True when this attempt cut it (it must not be reused)."""
+        with self._watchdog.lock:
+            return self._release_locked(conn)
+
+    def _release_locked(self, conn: _WatchedConnection) -> bool:
+        for sock in self._sockets.pop(conn, []):
+            sock.close()
+        if conn.jux_exchange is self:
+            conn.jux_exchange = None
+        was_cut, conn.jux_is_cut = conn.jux_is_cut, False
+        return was_cut
+
+    def check(self, conn: _WatchedConnection, *, is_connecting: bool) -> None:
+        """Raise when this attempt may not go on: cut, or out of time before it started."""
+        if self.cut is None and self.remaining() > 0:
+            return
+        if self.cut is None and self.is_deadline_bound:
+            raise DeadlineExceededError(
+                f"the {self.deadline_text} passed before {conn.host} answered",
+                hint="run 'jux-submit resubmit' later, or raise --deadline / JUX_DEADLINE",
+            )
+        raise self.connect_timeout(conn) if is_connecting else self.read_timeout(conn)
+
+    def connect_timeout(self, conn: _WatchedConnection) -> _CutConnectTimeoutError:
+        return _CutConnectTimeoutError(
+            conn, f"connecting to {conn.host} took longer than the {self.within}", self.within
         )
-        cached = self._environment_settings.get(key)
-        if cached is None:
-            merged = super().merge_environment_settings(url, proxies, stream, verify, cert)
-            cached = self._environment_settings[key] = dict(merged)
-        return {**cached, "proxies": dict(cached["proxies"])}
+
+    def read_timeout(self, conn: _WatchedConnection) -> _CutReadTimeoutError:
+        message = f"no complete answer within the {self.within}"
+        return _CutReadTimeoutError(f"{conn.host}:{conn.port}", conn.jux_url, message, self.within)
+
+
+class _CutConnectTimeoutError(ConnectTimeoutError):
+    """An attempt cut by its wall-clock limit before the connection was ready."""
+
+    def __init__(self, conn: object, message: str, within: str) -> None:
+        super().__init__(conn, message)
+        self.within = within
+
+
+class _CutReadTimeoutError(ReadTimeoutError):
+    """An attempt cut by its wall-clock limit while sending or waiting for the answer."""
+
+    def __init__(self, where: str, url: str, message: str, within: str) -> None:
+        # urllib3 passes the pool here, only to show it: the connection knows its host instead
+        super().__init__(where, url, message)  # type: ignore[arg-type]
+        self.within = within
+
+
+#: what a blocked socket call surfaces as once the watchdog shut its socket down
+_CUT_SYMPTOMS = (OSError, HTTPException, HTTPError, ValueError)
+
+
+class _WatchedConnection(HTTPConnection):
+    """urllib3's connection, watched by the calling thread's exchange (mixed into the class
+    of each pool, SOCKS and TLS included, by ``_watched_pool``)."""
+
+    jux_exchange: _Exchange | None = None
+    jux_is_cut = False
+    jux_url = ""
+
+    def _new_conn(self) -> socket.socket:
+        exchange = _active_exchange()
+        if exchange is None:
+            return super()._new_conn()
+        exchange.check(self, is_connecting=True)
+        if isinstance(self.timeout, int | float):  # connecting may not outlast the attempt
+            self.timeout = max(0.001, min(self.timeout, exchange.remaining()))
+        sock = super()._new_conn()
+        self.jux_is_cut = False
+        try:
+            exchange.watch(self, sock)
+            exchange.check(self, is_connecting=True)
+        except (_CutConnectTimeoutError, DeadlineExceededError, OSError):
+            sock.close()
+            raise
+        return sock
+
+    def connect(self) -> None:
+        exchange = _active_exchange()
+        try:
+            super().connect()
+        except (_CutConnectTimeoutError, _CutReadTimeoutError):
+            raise
+        except _CUT_SYMPTOMS as exc:
+            if exchange is not None and exchange.cut is not None:
+                raise exchange.connect_timeout(self) from exc
+            raise
+        if exchange is not None:
+            exchange.check(self, is_connecting=True)
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        exchange = _active_exchange()
+        if exchange is None:
+            super().request(*args, **kwargs)
+            return
+        self.jux_url = str(args[1] if len(args) > 1 else kwargs.get("url", ""))
+        if self.sock is not None and self.jux_exchange is not exchange:
+            exchange.watch(self, self.sock)  # a kept-alive connection, used again
+        exchange.check(self, is_connecting=self.sock is None)
+        try:
+            super().request(*args, **kwargs)
+        except (_CutConnectTimeoutError, _CutReadTimeoutError):
+            raise
+        except _CUT_SYMPTOMS as exc:
+            if exchange.cut is not None:
+                raise exchange.read_timeout(self) from exc
+            raise
+        exchange.check(self, is_connecting=False)
+
+    def getresponse(self) -> Any:
+        exchange = _active_exchange()
+        try:
+            response = super().getresponse()
+        except _CUT_SYMPTOMS as exc:
+            if exchange is not None and exchange.cut is not None:
+                raise exchange.read_timeout(self) from exc
+            raise
+        if exchange is not None and exchange.cut is not None:
+            # headers cut short look complete to http.client: never hand them on
+            response.close()
+            raise exchange.read_timeout(self)
+        return response
+
+
+class _WatchedPool(HTTPConnectionPool):
+    """A pool whose connections leave their exchange when they come back to it."""
+
+    def _put_conn(self, conn: Any) -> None:
+        exchange = getattr(conn, "jux_exchange", None)
+        if isinstance(exchange, _Exchange) and exchange.release(conn):
+            conn.close()  # cut by the watchdog: never reused
+        super()._put_conn(conn)
+
+
+@functools.cache
+def _watched_pool(pool_class: type[HTTPConnectionPool]) -> type[HTTPConnectionPool]:
+    if issubclass(pool_class, _WatchedPool):
+        return pool_class
+    base = pool_class.ConnectionCls
+    connection = type(f"Watched{base.__name__}", (_WatchedConnection, base), {})
+    watched = type(
+        f"Watched{pool_class.__name__}", (_WatchedPool, pool_class), {"ConnectionCls": connection}
+    )
+    return cast("type[HTTPConnectionPool]", watched)
+
+
+def _watch_pools(manager: PoolManager) -> None:
+    manager.pool_classes_by_scheme = {
+        scheme: _watched_pool(pool) for scheme, pool in manager.pool_classes_by_scheme.items()
+    }
+
+
+class _WatchedAdapter(HTTPAdapter):
+    """requests' adapter over watched pools, direct or through a proxy."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        _watch_pools(self.poolmanager)
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        _watch_pools(manager)
+        return manager
+
+
+# --- proxies --------------------------------------------------------------------------------
+#
+# The run's environment is ``settings.environ`` (what the CLI was given), never ``os.environ``:
+# requests' own reading of the environment (``trust_env``) is off, and the proxy and CA bundle
+# are taken from ``settings.environ`` here, once, the same way urllib and curl read them
+# (lower-case names first; ``HTTP_PROXY`` ignored under CGI, "httpoxy"). The client talks to
+# one server, so one proxy (or none) is chosen for it when it is built.
+
+_PROXY_SCHEMES = ("http", "https", "socks4", "socks4a", "socks5", "socks5h")
+
+
+@dataclass(frozen=True)
+class Proxy:
+    """The proxy chosen for the server, from the variable ``variable``."""
+
+    variable: str
+    url: str  # may hold credentials: never shown
+    scheme: str
+    host: str
+    port: int | None
+    userinfo: str
+
+    @property
+    def shown(self) -> str:
+        """Host and port, never the credentials."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}" if self.port else host
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """The credentials in the URL, to redact wherever they could be echoed."""
+        if not self.userinfo:
+            return ()
+        password = self.userinfo.partition(":")[2]
+        return tuple(v for v in {self.userinfo, password, unquote(password)} if v)
+
+
+def _is_loopback(host: str | None) -> bool:
+    """The same rule as ``settings.is_loopback_host`` (kept here so that settings can call
+    ``proxy_problems`` without an import cycle)."""
+    if not host:
+        return False
+    name = host.lower().strip("[]").rstrip(".")
+    if name in ("localhost", "localhost.localdomain") or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def _environment_value(environ: Mapping[str, str], name: str) -> tuple[str, str] | None:
+    """(variable, value) of ``name`` (lower case first, then upper case), if set."""
+    for variable in (name.lower(), name.upper()):
+        if variable == "HTTP_PROXY" and environ.get("REQUEST_METHOD"):
+            continue  # CGI sets HTTP_PROXY from a request header (httpoxy)
+        value = environ.get(variable, "").strip()
+        if value:
+            return variable, value
+    return None
+
+
+def _is_bypassed(host: str, port: int | None, no_proxy: str) -> bool:
+    """Whether ``NO_PROXY`` names ``host``: ``*``, a domain (``example.com`` and
+    ``.example.com`` both match its subdomains), ``host:port``, an address or a CIDR block."""
+    host = host.lower().strip("[]").rstrip(".")
+    try:
+        address: ipaddress.IPv4Address | ipaddress.IPv6Address | None = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+    for raw in re.split(r"[\s,]+", no_proxy.lower()):
+        entry = raw.strip()
+        if not entry:
+            continue
+        if entry == "*":
+            return True
+        if address is not None and "/" in entry:
+            with contextlib.suppress(ValueError):
+                if address in ipaddress.ip_network(entry, strict=False):
+                    return True
+            continue
+        name, _, entry_port = entry.rpartition(":") if entry.count(":") == 1 else (entry, "", "")
+        if entry_port and entry_port != str(port):
+            continue
+        name = name.strip("[]").lstrip("*").lstrip(".").rstrip(".")
+        if name and (host == name or host.endswith("." + name)):
+            return True
+    return False
+
+
+def _find_proxy(api_url: str, environ: Mapping[str, str]) -> tuple[str, str] | None:
+    """(variable, value) of the proxy the server at ``api_url`` is reached through, or None:
+    loopback servers never go through one (as if in ``NO_PROXY``), nor servers ``NO_PROXY``
+    names."""
+    parts = urlsplit(api_url.strip())
+    host = parts.hostname
+    if not host or _is_loopback(host):
+        return None
+    try:
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    except ValueError:
+        port = None
+    no_proxy = _environment_value(environ, "no_proxy")
+    if no_proxy is not None and _is_bypassed(host, port, no_proxy[1]):
+        return None
+    return _environment_value(environ, f"{parts.scheme}_proxy") or _environment_value(
+        environ, "all_proxy"
+    )
+
+
+def _parse_proxy(variable: str, value: str) -> Proxy:
+    """The proxy URL of ``variable``; raises ValueError saying what is wrong (never with the
+    value, which may hold credentials)."""
+    url = value if "://" in value else f"http://{value}"  # as requests reads a bare host:port
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in _PROXY_SCHEMES:
+        raise ValueError(
+            f"unsupported proxy scheme {scheme!r}; expected one of {', '.join(_PROXY_SCHEMES)}"
+        )
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError("the proxy URL has an invalid port") from None
+    if not parts.hostname:
+        raise ValueError("the proxy URL has no host; expected scheme://host:port")
+    userinfo = parts.netloc.rpartition("@")[0] if "@" in parts.netloc else ""
+    return Proxy(variable, url, scheme, parts.hostname, port, userinfo)
+
+
+def proxy_problems(
+    api_url: str, api_key: str | None, environ: Mapping[str, str], *, allow_insecure: bool
+) -> list[str]:
+    """What is wrong with the proxy the server would be reached through (empty: nothing).
+
+    The API key never goes in clear text to a proxy on another host: through a proxy that is
+    neither ``https://`` nor on loopback, a plain ``http://`` server is refused unless
+    ``--allow-insecure-http``. An ``https://`` server is fine through any proxy (the proxy only
+    relays TLS: CONNECT or SOCKS). Messages name the variable and the proxy's host, never its
+    credentials. Pure: settings can call it with the values it checks.
+    """
+    found = _find_proxy(api_url, environ)
+    if found is None:
+        return []
+    variable, value = found
+    try:
+        proxy = _parse_proxy(variable, value)
+    except ValueError as exc:
+        return [f"{variable}: {exc} (the value is not shown: it may hold credentials)"]
+    server = urlsplit(api_url.strip())
+    if (
+        server.scheme == "http"
+        and api_key
+        and not allow_insecure
+        and proxy.scheme != "https"
+        and not _is_loopback(proxy.host)
+    ):
+        return [
+            f"{variable}: refusing to send the API key in clear text through the proxy "
+            f"{proxy.shown} to {server.hostname}: use an https:// API URL (the proxy then only "
+            f"relays TLS) or an https:// proxy, add {server.hostname} to NO_PROXY, or opt in "
+            f"with {ALLOW_INSECURE}"
+        ]
+    return []
+
+
+def _check_proxy(settings: Settings, root: str) -> Proxy | None:
+    """The proxy for the server at ``root``; raises ``ConfigError`` per ``proxy_problems``."""
+    problems = proxy_problems(
+        root, settings.api_key, settings.environ, allow_insecure=settings.allow_insecure_http
+    )
+    if problems:
+        raise ConfigError(
+            "invalid configuration:\n  " + "\n  ".join(problems),
+            hint="proxies come from the run's environment (HTTPS_PROXY, HTTP_PROXY, ALL_PROXY, "
+            "NO_PROXY); nothing was sent",
+        )
+    found = _find_proxy(root, settings.environ)
+    return _parse_proxy(*found) if found is not None else None
+
+
+def _ca_bundle(environ: Mapping[str, str]) -> str | None:
+    # requests' own rule with trust_env, read from the run's environment
+    return environ.get("REQUESTS_CA_BUNDLE") or environ.get("CURL_CA_BUNDLE") or None
+
+
+# --- the client -----------------------------------------------------------------------------
+
+
+def _new_session(settings: Settings, proxy: Proxy | None, adapter: HTTPAdapter) -> requests.Session:
+    """A session over ``adapter`` with the User-Agent, auth, proxy and CA bundle of the run."""
+    session = requests.Session()
+    session.trust_env = False  # the environment is settings.environ, read once (above)
+    session.proxies = {"http": proxy.url, "https": proxy.url} if proxy is not None else {}
+    session.verify = _ca_bundle(settings.environ) or True
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.headers["User-Agent"] = USER_AGENT
+    session.headers["Accept"] = "application/json"
+    # set even without a key: with no session auth, requests would take credentials from
+    # ~/.netrc and send them as Basic auth, replacing (or adding) an Authorization header
+    session.auth = BearerAuth(settings.api_key)
+    return session
 
 
 def _build_session(
     settings: Settings,
+    proxy: Proxy | None,
     *,
     deadline: float | None,
     stop: threading.Event | None,
     give_up: threading.Event | None,
 ) -> requests.Session:
     """The session behind the client: retry policy, pool sized for ``parallel``, User-Agent
-    and auth."""
-    session = _EnvironmentOnceSession()
-    session.trust_env = True  # honour HTTPS_PROXY / REQUESTS_CA_BUNDLE, as CI runners expect
+    and auth.
+
+    With ``trust_env`` off, requests no longer scans every environment variable per request
+    (that doubled the client's CPU time per request in a CI-sized environment, which the
+    per-URL cache this replaces was for: benchmarks/RESULTS.md).
+    """
     retry = JuxRetry(
         total=settings.retries,
         connect=settings.retries,
@@ -247,20 +795,13 @@ def _build_session(
         stop=stop,
         give_up=give_up,
     )
-    adapter = HTTPAdapter(
+    adapter = _WatchedAdapter(
         max_retries=retry,
         pool_connections=1,
         pool_maxsize=max(settings.parallel, 1),
         pool_block=False,
     )
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    session.headers["User-Agent"] = USER_AGENT
-    session.headers["Accept"] = "application/json"
-    # set even without a key: with no session auth, requests would take credentials from
-    # ~/.netrc and send them as Basic auth, replacing (or adding) an Authorization header
-    session.auth = BearerAuth(settings.api_key)
-    return session
+    return _new_session(settings, proxy, adapter)
 
 
 class BearerAuth(requests.auth.AuthBase):
@@ -289,16 +830,85 @@ def _had_read_timeout(raw: Any) -> bool:
     return any(isinstance(getattr(h, "error", None), ReadTimeoutError) for h in history)
 
 
+def _body_size(body: bytes | io.RawIOBase) -> int:
+    # bytes, or payload.BodyReader (sized); an unsized stream gets no upload allowance
+    return len(body) if isinstance(body, Sized) else 0
+
+
+def _read_answer(resp: requests.Response, url: str) -> bytes:
+    """The answer's body, at most ``ANSWER_LIMIT`` bytes (decoded); the caller closes the
+    response, which drops the connection when something was left unread."""
+    body = bytearray()
+    for chunk in resp.iter_content(_READ_CHUNK):
+        body += chunk
+        if len(body) > ANSWER_LIMIT:
+            log.warning(
+                "the answer from %s is larger than %d KiB: only its beginning was read",
+                _shown_url(url),
+                ANSWER_LIMIT // 1024,
+            )
+            del body[ANSWER_LIMIT:]
+            break
+    return bytes(body)
+
+
 class HttpClient:
     """``client.Client`` over one requests session (see ``build_client``)."""
 
-    def __init__(self, settings: Settings, root: str, session: requests.Session) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        root: str,
+        session: requests.Session,
+        *,
+        proxy: Proxy | None = None,
+        deadline: float | None = None,
+        stop: threading.Event | None = None,
+    ) -> None:
         self._settings = settings
         self._root = root
         self._session = session
+        self._proxy = proxy
+        self._deadline = deadline
+        self._stop = stop
+        self._watchdog = _Watchdog()
 
     def url_for(self, endpoint: Endpoint) -> str:
         return self._root + endpoint.path
+
+    @contextlib.contextmanager
+    def _exchange(
+        self, limit: float, limit_text: str, *, stop: threading.Event | None = None
+    ) -> Iterator[_Exchange]:
+        """The calling thread's next request runs under ``limit`` per attempt (see above)."""
+        exchange = _Exchange(
+            self._watchdog,
+            limit=limit,
+            limit_text=limit_text,
+            deadline=self._deadline,
+            deadline_text=f"run's deadline (--deadline {self._settings.deadline:g} s)",
+            stop=stop,
+        )
+        _ACTIVE.exchange = exchange
+        exchange.start_attempt()
+        try:
+            yield exchange
+        finally:
+            exchange.end_attempt()
+            _ACTIVE.exchange = None
+
+    def _attempt_limit(self, body: bytes | io.RawIOBase) -> tuple[float, str]:
+        """``--timeout``, plus the time the body takes at ``UPLOAD_FLOOR`` (and its text)."""
+        timeout = self._settings.timeout
+        size = _body_size(body)
+        upload = size / UPLOAD_FLOOR
+        if upload < 1:
+            return timeout + upload, f"{_seconds(timeout)} s limit per attempt (--timeout)"
+        limit = timeout + upload
+        return limit, (
+            f"{_seconds(limit)} s limit per attempt (--timeout {_seconds(timeout)} s, plus "
+            f"{_seconds(upload)} s to send {size / 1e6:.1f} MB)"
+        )
 
     def post(
         self, endpoint: Endpoint, body: bytes | io.RawIOBase, *, idempotency_key: str
@@ -308,29 +918,85 @@ class HttpClient:
         headers = {"Content-Type": endpoint.content_type}
         if idempotency_key:
             headers["Idempotency-Key"] = idempotency_key
-        try:
-            resp = self._session.post(
-                url, data=body, headers=headers, timeout=settings.timeout, allow_redirects=False
-            )
-            content = resp.content
-        except (DeadlineExceededError, InterruptedSubmitError, ServerUnavailableError):
-            raise
-        except requests.exceptions.RequestException as exc:
-            raise classify_exception(exc, url, settings) from None
+        limit, limit_text = self._attempt_limit(body)
+        with self._exchange(limit, limit_text) as exchange:
+            try:
+                resp = self._session.post(
+                    url,
+                    data=body,
+                    headers=headers,
+                    timeout=settings.timeout,
+                    allow_redirects=False,
+                    stream=True,
+                )
+            except (DeadlineExceededError, InterruptedSubmitError, ServerUnavailableError):
+                raise
+            except requests.exceptions.RequestException as exc:
+                raise classify_exception(exc, url, settings, proxy=self._proxy) from None
+            attempts = _attempts(resp.raw, 1)
+            try:
+                content = _read_answer(resp, url)
+            except requests.exceptions.RequestException as exc:
+                if exchange.cut is None:
+                    error = classify_exception(exc, url, settings, proxy=self._proxy)
+                    error.attempts = attempts
+                    raise error from None
+                content = b""
+            finally:
+                resp.close()
+            if exchange.cut is not None:  # the answer was cut: what was read may look whole
+                error = _timeout_error(
+                    url,
+                    settings,
+                    within=exchange.within,
+                    attempts_note=f" after {attempts} attempts" if attempts > 1 else "",
+                    is_connect=False,
+                )
+                error.attempts = attempts
+                raise error from None
         return Answer(
             resp.status_code,
             {k.lower(): v for k, v in resp.headers.items()},
             content,
-            _attempts(resp.raw, 1),
+            attempts,
             url,
             is_possible_duplicate=_had_read_timeout(resp.raw),
         )
 
     def server_version(self) -> str | None:
-        return fetch_server_version(self._session, self._root, self._settings)
+        """``GET /api/version`` once, no retries; None when missing, failing, not JSON, too
+        slow, or interrupted (the stop flag cuts it at once: a SIGTERM must not wait)."""
+        if self._stop is not None and self._stop.is_set():
+            return None
+        settings = self._settings
+        limit = min(settings.timeout, VERSION_TIMEOUT)
+        # no retries: a missing endpoint must not slow the run
+        probe = _new_session(settings, self._proxy, _WatchedAdapter(max_retries=0))
+        with probe, self._exchange(limit, f"{_seconds(limit)} s limit", stop=self._stop) as ex:
+            try:
+                resp = probe.get(
+                    f"{self._root}/api/version", timeout=limit, allow_redirects=False, stream=True
+                )
+                with resp:
+                    content = _read_answer(resp, resp.url) if resp.status_code == 200 else None
+            except (requests.exceptions.RequestException, DeadlineExceededError) as exc:
+                log.debug("no server version: %s", type(exc).__name__)
+                return None
+            if ex.cut is not None:
+                log.debug("no server version: cut (%s)", ex.cut)
+                return None
+        if content is None:
+            return None
+        try:
+            data = json.loads(content)
+        except (ValueError, RecursionError):
+            return None
+        version = data.get("version") if isinstance(data, dict) else None
+        return str(version) if version else None
 
     def close(self) -> None:
         self._session.close()
+        self._watchdog.close()
 
 
 def build_client(
@@ -341,15 +1007,74 @@ def build_client(
     stop: threading.Event | None = None,
     give_up: threading.Event | None = None,
 ) -> HttpClient:
-    """The one HTTP client of a run, for the server at ``root``."""
-    session = _build_session(settings, deadline=deadline, stop=stop, give_up=give_up)
-    return HttpClient(settings, root, session)
+    """The one HTTP client of a run, for the server at ``root``. Raises ``ConfigError`` when
+    the API key would go in clear text through a proxy (``proxy_problems``): before any
+    request."""
+    proxy = _check_proxy(settings, root)
+    session = _build_session(settings, proxy, deadline=deadline, stop=stop, give_up=give_up)
+    return HttpClient(settings, root, session, proxy=proxy, deadline=deadline, stop=stop)
 
 
-def classify_exception(exc: BaseException, url: str, settings: Settings) -> SubmitFailedError:
-    """Map a requests/urllib3 failure to the error the user sees (no secrets, no traceback),
-    with the attempts made and whether the server may have stored a copy anyway."""
-    error = _classify_exception(exc, url, settings)
+# --- what the user sees ---------------------------------------------------------------------
+
+_USERINFO_RE = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^\s/@'\"<>]+@")
+_QUERY_RE = re.compile(r"(?<=[\w/.%\-])\?(?=[^\s'\"<>()]*=)[^\s'\"<>()]*")
+
+
+def _scrub(text: str, redact: Redactor) -> str:
+    """Secrets, then URL credentials and query strings, out of ``text`` (before any
+    shortening: a secret cut in two would survive redaction)."""
+    text = redact(text)
+    text = _USERINFO_RE.sub(r"\1***@", text)
+    return _QUERY_RE.sub("?***", text)
+
+
+def _shown_url(url: str) -> str:
+    """``url`` without credentials, query or fragment (the settings refuse them; defence)."""
+    parts = urlsplit(url)
+    if not (parts.username or parts.password or parts.query or parts.fragment):
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return f"{parts.scheme}://{host}{parts.path}"
+
+
+def _short(text: str, redact: Redactor) -> str:
+    # requests' messages nest urllib3 reprs; keep the innermost reason, briefly
+    text = _scrub(text, redact)
+    if "(Caused by " in text:
+        text = text.split("(Caused by ", 1)[1].rstrip(")")
+    return text[:300]
+
+
+def _timeout_error(
+    url: str, settings: Settings, *, within: str | None, attempts_note: str, is_connect: bool
+) -> SubmitTimeoutError:
+    """No (complete) answer in time: ``within`` names the wall-clock limit that cut the
+    attempt, None for urllib3's own per-read timeout."""
+    within = f"{settings.timeout:g} s" if within is None else f"the {within}"
+    is_deadline = within.startswith("the run's deadline")
+    return SubmitTimeoutError(
+        f"no answer from {_shown_url(url)} within {within}{attempts_note}"
+        + (" (connecting timed out)" if is_connect else ""),
+        hint=(
+            "run 'jux-submit resubmit' later, or raise the deadline (--deadline / JUX_DEADLINE, "
+            f"now {settings.deadline:g} s)"
+            if is_deadline
+            else f"raise the timeout (--timeout / JUX_SUBMIT_TIMEOUT, now {settings.timeout:g} s)"
+            " or check the server's load"
+        ),
+        is_server_level=is_connect,
+        is_possible_duplicate=not is_connect,
+    )
+
+
+def classify_exception(
+    exc: BaseException, url: str, settings: Settings, *, proxy: Proxy | None = None
+) -> SubmitFailedError:
+    """Map a requests/urllib3 failure to the error the user sees (no secrets, no URL
+    credentials or query, no traceback), with the attempts made and whether the server may
+    have stored a copy anyway."""
+    error = _classify_exception(exc, url, settings, proxy)
     inner = exc.args[0] if exc.args else None
     if isinstance(inner, MaxRetryError):
         error.attempts = getattr(inner, "jux_attempts", None)
@@ -363,8 +1088,24 @@ def classify_exception(exc: BaseException, url: str, settings: Settings) -> Subm
     return error
 
 
-def _classify_exception(exc: BaseException, url: str, settings: Settings) -> SubmitFailedError:
+def _cut_limit(reason: BaseException | None) -> str | None:
+    """The wall-clock limit that cut the attempt, when the watchdog did (the cut error may sit
+    under a ProxyError)."""
+    seen = 0
+    while reason is not None and seen < 5:
+        if isinstance(reason, _CutReadTimeoutError | _CutConnectTimeoutError):
+            return reason.within
+        reason = getattr(reason, "original_error", None) or reason.__cause__
+        seen += 1
+    return None
+
+
+def _classify_exception(
+    exc: BaseException, url: str, settings: Settings, proxy: Proxy | None
+) -> SubmitFailedError:
+    redact = Redactor((*settings.secrets, *(proxy.secrets if proxy else ())))
     attempts_note = f" after {settings.retries + 1} attempts" if settings.retries else ""
+    shown = _shown_url(url)
     text = str(exc)
     cause = getattr(exc, "__context__", None)
     while cause is not None and not isinstance(
@@ -375,31 +1116,35 @@ def _classify_exception(exc: BaseException, url: str, settings: Settings) -> Sub
         return cause
     if isinstance(exc, requests.exceptions.SSLError):
         return TLSError(
-            f"TLS failed talking to {url}{attempts_note}: {_short(text)}",
+            f"TLS failed talking to {shown}{attempts_note}: {_short(text, redact)}",
             hint="check the server certificate; for a private CA set REQUESTS_CA_BUNDLE to "
             "its bundle",
         )
     reason = _urllib3_reason(exc)
+    within = _cut_limit(reason)
+    if isinstance(exc, requests.exceptions.ProxyError) and within is None and proxy is not None:
+        return ConnectionFailedError(
+            f"cannot reach {shown} through the proxy {proxy.shown} (from {proxy.variable})"
+            f"{attempts_note}: {_short(text, redact)}",
+            hint=f"check {proxy.variable}, or add the server's host to NO_PROXY",
+        )
     if isinstance(reason, NameResolutionError):
         return ConnectionFailedError(
-            f"cannot resolve the server's host name in {url}{attempts_note}",
+            f"cannot resolve the server's host name in {shown}{attempts_note}",
             hint="check JUX_API_URL (--api-url) for typos and the runner's DNS",
         )
     # NewConnectionError (refused, unreachable) subclasses ConnectTimeoutError in urllib3
-    is_timeout = isinstance(exc, requests.exceptions.Timeout) or isinstance(
-        reason, ReadTimeoutError | ConnectTimeoutError
+    is_timeout = (
+        isinstance(exc, requests.exceptions.Timeout)
+        or isinstance(reason, ReadTimeoutError | ConnectTimeoutError)
+        or within is not None
     )
     if is_timeout and not isinstance(reason, NewConnectionError):
         is_connect = isinstance(exc, requests.exceptions.ConnectTimeout) or (
             isinstance(reason, ConnectTimeoutError) and not isinstance(reason, ReadTimeoutError)
         )
-        return SubmitTimeoutError(
-            f"no answer from {url} within {settings.timeout:g} s{attempts_note}"
-            + (" (connecting timed out)" if is_connect else ""),
-            hint=f"raise the timeout (--timeout / JUX_SUBMIT_TIMEOUT, now {settings.timeout:g} s)"
-            " or check the server's load",
-            is_server_level=is_connect,
-            is_possible_duplicate=not is_connect,
+        return _timeout_error(
+            url, settings, within=within, attempts_note=attempts_note, is_connect=is_connect
         )
     if isinstance(exc, requests.exceptions.ConnectionError):
         lowered = text.lower()
@@ -411,21 +1156,23 @@ def _classify_exception(exc: BaseException, url: str, settings: Settings) -> Sub
             or "no address associated" in lowered
         ):
             return ConnectionFailedError(
-                f"cannot resolve the server's host name in {url}{attempts_note}",
+                f"cannot resolve the server's host name in {shown}{attempts_note}",
                 hint="check JUX_API_URL (--api-url) for typos and the runner's DNS",
             )
         if "refused" in lowered:
             return ConnectionFailedError(
-                f"connection refused by {url}{attempts_note}",
+                f"connection refused by {shown}{attempts_note}",
                 hint="check that the Jux server is running and JUX_API_URL points at it",
             )
         return ConnectionFailedError(
-            f"connection to {url} failed{attempts_note}: {_short(text)}",
+            f"connection to {shown} failed{attempts_note}: {_short(text, redact)}",
             hint="check the network between the runner and the server, then resubmit "
             "(jux-submit resubmit)",
             is_server_level=False,  # dropped mid-request: the server was reached
         )
-    return ConnectionFailedError(f"request to {url} failed: {_short(text)}", is_server_level=False)
+    return ConnectionFailedError(
+        f"request to {shown} failed: {_short(text, redact)}", is_server_level=False
+    )
 
 
 def _urllib3_reason(exc: BaseException) -> BaseException | None:
@@ -434,33 +1181,3 @@ def _urllib3_reason(exc: BaseException) -> BaseException | None:
     if isinstance(inner, MaxRetryError):
         return inner.reason
     return inner if isinstance(inner, BaseException) else None
-
-
-def _short(text: str) -> str:
-    # requests' messages nest urllib3 reprs; keep the innermost reason, briefly
-    if "(Caused by " in text:
-        text = text.split("(Caused by ", 1)[1].rstrip(")")
-    return text[:300]
-
-
-def fetch_server_version(session: requests.Session, root: str, settings: Settings) -> str | None:
-    """``GET /api/version`` once, no retries; None when missing, failing or not JSON."""
-    probe = requests.Session()  # no retries: a missing endpoint must not slow the run
-    probe.headers.update(session.headers)
-    probe.auth = session.auth
-    probe.mount("http://", HTTPAdapter(max_retries=0))
-    probe.mount("https://", HTTPAdapter(max_retries=0))
-    try:
-        with probe:
-            resp = probe.get(
-                f"{root}/api/version",
-                timeout=min(settings.timeout, VERSION_TIMEOUT),
-                allow_redirects=False,
-            )
-        if resp.status_code != 200:
-            return None
-        data = resp.json()
-    except (requests.exceptions.RequestException, ValueError):
-        return None
-    version = data.get("version") if isinstance(data, dict) else None
-    return str(version) if version else None
