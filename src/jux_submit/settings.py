@@ -232,7 +232,7 @@ OPTIONS: tuple[Option, ...] = (
         "JUX_SUBMIT_TIMEOUT",
         Kind.FLOAT,
         30.0,
-        "per-request timeout in seconds",
+        "time limit of each attempt in seconds (connect, send the report, read the answer)",
         flags=("--timeout",),
         aliases=("JUX_API_TIMEOUT",),
         minimum=0.001,
