@@ -409,7 +409,8 @@ def invalid_result(file: ReportFile, problem: ValidationProblem, started: float)
         path=file.relpath,
         status=Status.INVALID,
         size=file.size,
-        error=FileError("invalid", str(problem), INVALID_SUGGESTIONS),
+        # the position travels in line/column: each output names it once, in its own way
+        error=FileError("invalid", problem.message, INVALID_SUGGESTIONS),
         line=problem.line,
         column=problem.column,
         duration=time.monotonic() - started,

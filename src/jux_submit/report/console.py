@@ -48,6 +48,9 @@ def _file_lines(result: FileResult, *, verbose: bool) -> list[str]:
         )
     elif result.error is not None:
         tail = esc(result.error.message)
+        if result.line is not None:
+            column = f", column {result.column}" if result.column else ""
+            tail = f"line {result.line}{column}: {tail}"
     else:
         tail = ""
     lines = [f"{esc(result.path)}  {label}  [{_counts(result)}]  {tail}".rstrip()]
