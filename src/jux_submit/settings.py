@@ -810,8 +810,25 @@ EPILOG = (
     "packages locally; 'jux-submit resubmit [DIR]' sends the outbox again.\n"
     "exit codes: 0 ok (or failures without --fail-on-error), 1 failures with --fail-on-error, "
     "2 usage or configuration error, 3 no reports found with --if-no-files-found=error, "
-    "130 interrupted."
+    "130 interrupted.\n"
+    "secrets come from the environment only, never from a flag or the config file: "
+    "JUX_API_KEY (the API key, sent as 'Authorization: Bearer'; action input 'api-key'), "
+    "JUX_SIGNING_KEY_PASSWORD (the signing key's passphrase; input 'signing-key-password'). "
+    "Every option can also be set as a JUX_* variable (see the README)."
 )
+
+_SECRET_WORDS = {"api-key": "API key", "signing-key-password": "signing key's passphrase"}
+#: flags people try for the secrets, which exist only as environment variables
+_SECRET_FLAGS = {
+    "--api-key": "api-key",
+    "--apikey": "api-key",
+    "--token": "api-key",
+    "--api-token": "api-key",
+    "--bearer-token": "api-key",
+    "--key": "api-key",
+    "--signing-key-password": "signing-key-password",
+    "--password": "signing-key-password",
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -922,6 +939,7 @@ def load_settings(
         command = Command(args.pop(0))
     elif args:
         _refuse_near_command(args[0], cwd or Path.cwd())
+    _refuse_secret_flags(args)
     _refuse_other_commands_flags(command, args)
     namespace = build_parser(command).parse_args(args)
     flag_values: dict[str, Any] = {
@@ -1082,6 +1100,22 @@ def _refuse_near_command(word: str, cwd: Path) -> None:
             hint="report patterns contain a wildcard or a path, e.g. 'build/**/TEST-*.xml'; "
             "'jux-submit --help' lists the commands",
         )
+
+
+def _refuse_secret_flags(args: Sequence[str]) -> None:
+    """A secret given as a flag would show in process lists and CI logs: say where it goes
+    instead (the value itself is never echoed). Raises ``ConfigError``."""
+    for arg in args:
+        flag = arg.split("=", 1)[0]
+        name = _SECRET_FLAGS.get(flag)
+        if name is not None:
+            opt = OPTIONS_BY_NAME[name]
+            raise ConfigError(
+                f"{flag}: the {_SECRET_WORDS[name]} is never given as a flag (it would show "
+                f"in process lists and CI logs); set the environment variable {opt.env} or the "
+                f"action input '{opt.name}', from your CI's secret store",
+                hint="'jux-submit --help' lists the settings that come from the environment",
+            )
 
 
 def _looks_like_path(word: str) -> bool:

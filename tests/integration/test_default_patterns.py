@@ -76,7 +76,7 @@ def test_every_producer_layout_is_found_and_ordinary_xml_stays_quiet(tmp_path: P
     with JuxServer() as server:
         result = run_cli(
             ["--api-url", server.url, "--working-directory", str(tmp_path), "--fail-on-error"],
-            make_environ(),
+            make_environ(JUX_BRANCH="main", JUX_COMMIT_SHA="0123456789abcdef" * 2 + "01234567"),
         )
         assert result.code == 0, result.output
         stored = sorted(r.properties["jux:source_file"] for r in server.runs)

@@ -586,3 +586,19 @@ def test_netrc_never_replaces_or_adds_credentials(
     with JuxServer() as srv:
         run_cli(["--api-url", srv.url, "--working-directory", str(workdir)])
         assert all("authorization" not in r.headers for r in srv.requests)
+
+
+def test_a_run_without_branch_or_commit_warns_once(jux_server: JuxServer, tmp_path: Path) -> None:
+    """Outside CI and git (a container without git, say), the run says what is missing and
+    how to set it, once, however many reports there are."""
+    for i in range(3):
+        write_junit(tmp_path / f"TEST-{i}.xml", suite=f"S{i}")
+    result = run_cli(["--api-url", jux_server.url, "--working-directory", str(tmp_path)])
+    assert result.code == 0, result.output
+    assert result.stderr.count("no branch and no commit was detected") == 1
+    assert "JUX_BRANCH (--branch)" in result.stderr and "JUX_COMMIT_SHA (--commit)" in result.stderr
+    labelled = run_cli(
+        ["--api-url", jux_server.url, "--working-directory", str(tmp_path), "--force"],
+        make_environ(JUX_BRANCH="main", JUX_COMMIT_SHA="a" * 40),
+    )
+    assert "was detected" not in labelled.stderr

@@ -30,6 +30,7 @@ from jux_submit.discover import discover_reports
 from jux_submit.interrupt import StopFlag, catch_signals, interrupt_grace, run_all
 from jux_submit.journal import Journal
 from jux_submit.models import (
+    CIContext,
     Counts,
     FileError,
     FileResult,
@@ -119,6 +120,7 @@ def run_submit(settings: Settings) -> RunSummary:
     if not discovery.files:
         return replace(summary, no_reports=True, duration=time.monotonic() - started)
     log.info("found %d report file(s)", len(discovery.files))
+    warn_if_unlabelled(context)
     metadata = metadata_for(context, settings)
     keys = SubmissionKeys.for_run(settings, context, metadata)
     # signing key and --attach files: loaded once, a ConfigError here comes before any request
@@ -211,6 +213,27 @@ def run_submit(settings: Settings) -> RunSummary:
             notes=notes,
             earlier=older,
         )
+    )
+
+
+def warn_if_unlabelled(context: CIContext) -> None:
+    """Once per run: a submission without a branch or a commit lands in Jux unlabelled (the
+    usual cause: a container without git or without the CI's variables)."""
+    missing = [
+        name
+        for name, value in (("branch", context.branch), ("commit", context.commit))
+        if not value
+    ]
+    if not missing:
+        return
+    settings_for = {"branch": "JUX_BRANCH (--branch)", "commit": "JUX_COMMIT_SHA (--commit)"}
+    log.warning(
+        "no %s was detected: reports that do not carry git:%s themselves are stored without "
+        "it; set %s, or run where git or the CI's own variables are available (a container: "
+        "mount the checkout, or pass the CI's variables)",
+        " and no ".join(missing),
+        "/git:".join(missing),
+        " and ".join(settings_for[m] for m in missing),
     )
 
 
