@@ -203,3 +203,26 @@ def closed_port() -> int:
 
 def send_signal_after(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
     os.kill(proc.pid, sig)
+
+
+def peak_rss_mb(argv: list[str], env: dict[str, str], timeout: float) -> tuple[int, str, int]:
+    """(exit code, output, peak RSS in MB) of ``argv``, run under a fresh wrapper process:
+    RUSAGE_CHILDREN of the wrapper covers exactly that one child."""
+    wrapper = (
+        "import resource,subprocess,sys\n"
+        "p=subprocess.run(sys.argv[1:],capture_output=True,text=True)\n"
+        "sys.stderr.write(p.stderr)\n"
+        "print(p.returncode,resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+        "sys.stdout.write(p.stdout)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", wrapper, *argv],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=True,
+    )
+    first, _, rest = done.stdout.partition("\n")
+    code, kilobytes = first.split()
+    return int(code), rest + done.stderr, int(kilobytes) // 1024

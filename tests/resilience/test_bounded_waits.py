@@ -23,6 +23,7 @@ from tests.resilience.conftest import (
     assert_no_token,
     ci_environ,
     outbox_sidecars,
+    peak_rss_mb,
     submit,
 )
 
@@ -219,35 +220,12 @@ def test_sigterm_during_a_trickling_version_check_ends_the_run_at_once(
     assert sidecar["source_path"] == report
 
 
-def _peak_rss_mb(argv: list[str], env: dict[str, str], timeout: float) -> tuple[int, str, int]:
-    """(exit code, output, peak RSS in MB) of ``argv``, run under a fresh wrapper process:
-    RUSAGE_CHILDREN of the wrapper covers exactly that one child."""
-    wrapper = (
-        "import resource,subprocess,sys\n"
-        "p=subprocess.run(sys.argv[1:],capture_output=True,text=True)\n"
-        "sys.stderr.write(p.stderr)\n"
-        "print(p.returncode,resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
-        "sys.stdout.write(p.stdout)\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", wrapper, *argv],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=True,
-    )
-    first, _, rest = done.stdout.partition("\n")
-    code, kilobytes = first.split()
-    return int(code), rest + done.stderr, int(kilobytes) // 1024
-
-
 def test_a_1gib_answer_is_read_only_up_to_its_limit(workdir: Path, report: str) -> None:
     with RawServer(one_gib) as server:
         argv = [sys.executable, "-m", "jux_submit", "--api-url", server.url]
         argv += ["--working-directory", str(workdir), "--json", str(workdir.parent / "r.json")]
         started = time.monotonic()
-        code, output, peak = _peak_rss_mb(argv, ci_environ(workdir), timeout=300)
+        code, output, peak = peak_rss_mb(argv, ci_environ(workdir), timeout=300)
         elapsed = time.monotonic() - started
     assert code == 0, output
     assert peak < 150, f"peak RSS {peak} MB for a 1 GiB answer"

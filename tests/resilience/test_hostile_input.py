@@ -21,6 +21,7 @@ from tests.resilience.conftest import (
     assert_no_token,
     ci_environ,
     outbox_payloads,
+    peak_rss_mb,
     submit,
 )
 
@@ -260,29 +261,6 @@ def test_unreadable_file(server: JuxServer, shared_workdir: Path) -> None:
     assert TOKEN not in done.stderr + json_path.read_text()
 
 
-def _peak_rss_mb(argv: list[str], env: dict[str, str], timeout: float) -> tuple[int, str, str]:
-    """Run ``argv`` under a fresh wrapper process and return (exit code, stdout, peak RSS MB):
-    RUSAGE_CHILDREN of the wrapper covers exactly that one child."""
-    wrapper = (
-        "import resource,subprocess,sys\n"
-        "p=subprocess.run(sys.argv[1:],capture_output=True,text=True)\n"
-        "sys.stderr.write(p.stderr)\n"
-        "print(p.returncode,resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
-        "sys.stdout.write(p.stdout)\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", wrapper, *argv],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=True,
-    )
-    first, _, rest = done.stdout.partition("\n")
-    code, kilobytes = first.split()
-    return int(code), rest + done.stderr, str(int(kilobytes) // 1024)
-
-
 def test_1gb_sparse_file_is_refused_quickly_with_little_memory(
     server: JuxServer, workdir: Path
 ) -> None:
@@ -299,7 +277,7 @@ def test_1gb_sparse_file_is_refused_quickly_with_little_memory(
         "*.xml",
     ]
     started = time.monotonic()
-    code, output, peak = _peak_rss_mb(argv, ci_environ(workdir), timeout=120)
+    code, output, peak = peak_rss_mb(argv, ci_environ(workdir), timeout=120)
     assert time.monotonic() - started < 30
     assert code == 0 and "sparse.xml  INVALID" in output
     assert "line 1, column 1: not well-formed XML: Start tag expected" in output
@@ -340,7 +318,7 @@ def test_200mb_valid_report_is_sent_with_bounded_memory(server: JuxServer, workd
         "120",
         "*.xml",
     ]
-    code, output, peak = _peak_rss_mb(argv, ci_environ(workdir), timeout=600)
+    code, output, peak = peak_rss_mb(argv, ci_environ(workdir), timeout=600)
     assert code == 0 and "huge.xml  submitted" in output, output
     (stored,) = server.runs
     assert stored.counts["test_count"] == cases
@@ -375,7 +353,7 @@ def test_200mb_valid_report_send_path_streams(server: JuxServer, workdir: Path) 
         " sha, 'a'*64))\n"
         "assert r.status is Status.SUBMITTED, r\n"
     )
-    code, output, peak = _peak_rss_mb(
+    code, output, peak = peak_rss_mb(
         [sys.executable, "-c", probe, str(workdir / "huge.xml"), server.url, TOKEN],
         ci_environ(workdir),
         timeout=600,
