@@ -12,14 +12,14 @@ export DEBIAN_FRONTEND=noninteractive
 t0=$SECONDS
 
 need_apt=()
-for pair in podman:podman runc:runc debootstrap:debootstrap newuidmap:uidmap rsync:rsync curl:curl /usr/bin/time:time; do
+for pair in podman:podman runc:runc debootstrap:debootstrap newuidmap:uidmap rsync:rsync curl:curl /usr/bin/time:time tinyproxy:tinyproxy; do
     command -v "${pair%%:*}" >/dev/null 2>&1 || need_apt+=("${pair#*:}")
 done
 if ((${#need_apt[@]})); then
     apt-get update -qq
     # listing runc makes apt satisfy podman's "crun | runc" with runc: crun refuses
     # cgroup-v1 hybrid hosts ("cgroups in hybrid mode not supported")
-    apt-get install -y -qq --no-install-recommends podman runc debootstrap uidmap rsync curl time >/dev/null
+    apt-get install -y -qq --no-install-recommends podman runc debootstrap uidmap rsync curl time tinyproxy >/dev/null
 fi
 
 # Pinned: newer releases of these have broken on Node 20 or changed their findings.

@@ -362,6 +362,49 @@ OPTIONS: tuple[Option, ...] = (
         commands=(Command.SUBMIT, Command.RESUBMIT),
     ),
     Option(
+        "ca-bundle",
+        "JUX_CA_BUNDLE",
+        Kind.STR,
+        None,
+        "PEM file or folder of CA certificates that verify the server, for a private CA "
+        "(default: REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE, SSL_CERT_FILE or SSL_CERT_DIR from the "
+        "environment, else the public CAs bundled with certifi)",
+        flags=("--ca-bundle",),
+        metavar="PATH",
+        commands=(Command.SUBMIT, Command.RESUBMIT),
+    ),
+    Option(
+        "client-cert",
+        "JUX_CLIENT_CERT",
+        Kind.STR,
+        None,
+        "PEM client certificate (file path) for servers that require mutual TLS; needs "
+        "--client-key",
+        flags=("--client-cert",),
+        metavar="PATH",
+        commands=(Command.SUBMIT, Command.RESUBMIT),
+    ),
+    Option(
+        "client-key",
+        "JUX_CLIENT_KEY",
+        Kind.STR,
+        None,
+        "PEM private key (file path) of the client certificate; an encrypted key's passphrase "
+        "comes from JUX_CLIENT_KEY_PASSWORD",
+        flags=("--client-key",),
+        metavar="PATH",
+        commands=(Command.SUBMIT, Command.RESUBMIT),
+    ),
+    Option(
+        "client-key-password",
+        "JUX_CLIENT_KEY_PASSWORD",
+        Kind.STR,
+        None,
+        "passphrase of the client key; environment or secret only",
+        is_secret=True,
+        commands=(Command.SUBMIT, Command.RESUBMIT),
+    ),
+    Option(
         "mode",
         "JUX_MODE",
         Kind.CHOICE,
@@ -546,6 +589,11 @@ class Settings:
     json: str | None = None
     env_var: tuple[str, ...] = ()
     allow_insecure_http: bool = False
+    #: absolute paths, checked to exist (``load_settings``)
+    ca_bundle: Path | None = None
+    client_cert: Path | None = None
+    client_key: Path | None = None
+    client_key_password: str | None = field(default=None, repr=False)
     mode: Mode = Mode.AUTO
     format: InputFormat = AUTO_FORMAT
     repair: bool = True
@@ -585,7 +633,12 @@ class Settings:
     @property
     def secrets(self) -> tuple[str, ...]:
         """Every secret value, for the redaction filter."""
-        values = (self.api_key, self.signing_key, self.signing_key_password)
+        values = (
+            self.api_key,
+            self.signing_key,
+            self.signing_key_password,
+            self.client_key_password,
+        )
         return tuple(v for v in values if v)
 
     def summary(self) -> dict[str, Any]:
@@ -813,11 +866,16 @@ EPILOG = (
     "130 interrupted.\n"
     "secrets come from the environment only, never from a flag or the config file: "
     "JUX_API_KEY (the API key, sent as 'Authorization: Bearer'; action input 'api-key'), "
-    "JUX_SIGNING_KEY_PASSWORD (the signing key's passphrase; input 'signing-key-password'). "
+    "JUX_SIGNING_KEY_PASSWORD (the signing key's passphrase; input 'signing-key-password'), "
+    "JUX_CLIENT_KEY_PASSWORD (the client key's passphrase; input 'client-key-password'). "
     "Every option can also be set as a JUX_* variable (see the README)."
 )
 
-_SECRET_WORDS = {"api-key": "API key", "signing-key-password": "signing key's passphrase"}
+_SECRET_WORDS = {
+    "api-key": "API key",
+    "signing-key-password": "signing key's passphrase",
+    "client-key-password": "client key's passphrase",
+}
 #: flags people try for the secrets, which exist only as environment variables
 _SECRET_FLAGS = {
     "--api-key": "api-key",
@@ -828,6 +886,9 @@ _SECRET_FLAGS = {
     "--key": "api-key",
     "--signing-key-password": "signing-key-password",
     "--password": "signing-key-password",
+    "--client-key-password": "client-key-password",
+    "--client-key-passphrase": "client-key-password",
+    "--key-password": "client-key-password",
 }
 
 
@@ -1047,8 +1108,18 @@ def load_settings(
         )
     if values["verbose"] and values["quiet"]:
         problems.append("-v/--verbose and -q/--quiet: choose one")
+    tls_problems = _check_tls_paths(values, workdir)
+    if command in OPTIONS_BY_NAME["ca-bundle"].commands:  # detect and package send nothing
+        problems.extend(tls_problems)
     secret_values = {
-        v for v in (values["api_key"], values["signing_key"], values["signing_key_password"]) if v
+        v
+        for v in (
+            values["api_key"],
+            values["signing_key"],
+            values["signing_key_password"],
+            values["client_key_password"],
+        )
+        if v
     }
     for name in values["env_var"]:
         if refuses_env_var(name, environ.get(name), secret_values):
@@ -1174,6 +1245,58 @@ def _check_url(url: str, api_key: str | None, allow_insecure: bool) -> list[str]
             "JUX_ALLOW_INSECURE_HTTP=true / input 'allow-insecure-http'"
         ]
     return []
+
+
+def _check_tls_paths(values: dict[str, Any], workdir: Path) -> list[str]:
+    """Check ``ca-bundle``, ``client-cert`` and ``client-key`` (relative to the working
+    directory, like ``signing-key``) and replace them in ``values`` by absolute paths. The
+    files are only looked at here (they exist, hold PEM); ``transport`` loads them when it
+    builds the client (a wrong passphrase is found there, still before any request)."""
+    problems: list[str] = []
+    for name in ("ca-bundle", "client-cert", "client-key"):
+        opt = OPTIONS_BY_NAME[name]
+        text = values[opt.field_name]
+        if not text:
+            values[opt.field_name] = None
+            continue
+        path = Path(text).expanduser()
+        path = path if path.is_absolute() else workdir / path
+        values[opt.field_name] = path
+        if name == "ca-bundle" and path.is_dir():
+            continue
+        expected = (
+            "a PEM file or a folder of PEM certificates" if name == "ca-bundle" else "a PEM file"
+        )
+        if not path.exists():
+            problems.append(f"{opt.describe()}: {str(path)!r} does not exist; expected {expected}")
+        elif not path.is_file():
+            problems.append(f"{opt.describe()}: {str(path)!r} is not a file; expected {expected}")
+        else:
+            try:
+                with path.open("rb") as handle:
+                    head = handle.read(4 * MEGABYTE)
+            except OSError as exc:
+                problems.append(
+                    f"{opt.describe()}: cannot read {str(path)!r}: {exc.strerror or exc}"
+                )
+                continue
+            if b"-----BEGIN " not in head:
+                problems.append(
+                    f"{opt.describe()}: {str(path)!r} holds no PEM block ('-----BEGIN ...'); "
+                    f"expected {expected}"
+                )
+    cert, key = OPTIONS_BY_NAME["client-cert"], OPTIONS_BY_NAME["client-key"]
+    if values["client_cert"] and not values["client_key"]:
+        problems.append(
+            f"{cert.describe()} is set but {key.describe()} is not; mutual TLS needs both "
+            "the certificate and its private key"
+        )
+    if values["client_key"] and not values["client_cert"]:
+        problems.append(
+            f"{key.describe()} is set but {cert.describe()} is not; mutual TLS needs both "
+            "the certificate and its private key"
+        )
+    return problems
 
 
 def _read_config(

@@ -19,11 +19,13 @@ import logging
 import random
 import re
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sized
 from dataclasses import dataclass
 from http.client import HTTPException
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import unquote, urlsplit
 
@@ -40,6 +42,7 @@ from urllib3.exceptions import (
     ReadTimeoutError,
 )
 from urllib3.util.retry import Retry
+from urllib3.util.ssl_ import create_urllib3_context
 
 from jux_submit import __version__
 from jux_submit.client import Answer
@@ -79,6 +82,14 @@ _READ_CHUNK = 64 * 1024
 ALLOW_INSECURE = (
     "--allow-insecure-http / JUX_ALLOW_INSECURE_HTTP=true / input 'allow-insecure-http'"
 )
+CA_OPTION = "--ca-bundle / JUX_CA_BUNDLE / input 'ca-bundle'"
+CLIENT_CERT_OPTIONS = (
+    "--client-cert / JUX_CLIENT_CERT and --client-key / JUX_CLIENT_KEY (inputs 'client-cert', "
+    "'client-key'; an encrypted key's passphrase in JUX_CLIENT_KEY_PASSWORD)"
+)
+#: where the CA bundle comes from without ``--ca-bundle``, in this order: requests' own
+#: variables (what it reads with ``trust_env``), then OpenSSL's; else certifi's public CAs
+CA_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR")
 
 
 class JuxRetry(Retry):
@@ -544,13 +555,23 @@ def _watch_pools(manager: PoolManager) -> None:
 
 
 class _WatchedAdapter(HTTPAdapter):
-    """requests' adapter over watched pools, direct or through a proxy."""
+    """requests' adapter over watched pools, direct or through a proxy; with ``ssl_context``
+    (the client certificate of mutual TLS) every TLS connection to the server uses it. The
+    proxy's own TLS (an ``https://`` proxy) never does: urllib3 keeps that one apart."""
+
+    def __init__(self, *args: Any, ssl_context: ssl.SSLContext | None = None, **kwargs: Any):
+        self._ssl_context = ssl_context  # before super(): it calls init_poolmanager
+        super().__init__(*args, **kwargs)
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        if self._ssl_context is not None:
+            kwargs["ssl_context"] = self._ssl_context
         super().init_poolmanager(*args, **kwargs)
         _watch_pools(self.poolmanager)
 
     def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        if self._ssl_context is not None:
+            proxy_kwargs["ssl_context"] = self._ssl_context
         manager = super().proxy_manager_for(proxy, **proxy_kwargs)
         _watch_pools(manager)
         return manager
@@ -737,20 +758,122 @@ def _check_proxy(settings: Settings, root: str) -> Proxy | None:
     return _parse_proxy(*found) if found is not None else None
 
 
-def _ca_bundle(environ: Mapping[str, str]) -> str | None:
-    # requests' own rule with trust_env, read from the run's environment
-    return environ.get("REQUESTS_CA_BUNDLE") or environ.get("CURL_CA_BUNDLE") or None
+# --- TLS ------------------------------------------------------------------------------------
+#
+# Mutual TLS: requests takes a client certificate and key as file paths only, with no
+# passphrase. Rather than decrypting the key into a temporary file (the key in clear on disk,
+# to be removed on every way out), the client builds one ``ssl.SSLContext`` and loads the
+# chain into it with ``load_cert_chain(..., password=...)``: the decrypted key lives only in
+# OpenSSL's memory, a wrong passphrase is found once, before any request, and the adapter hands
+# the context to every pool (direct, proxied, the version probe). The passphrase is given as a
+# callable: without one OpenSSL would ask for it on the terminal.
+
+
+@dataclass(frozen=True)
+class TLSConfig:
+    """How the client checks the server (``verify``, as requests takes it: a bundle path, or
+    True for certifi's CAs) and the context holding the client certificate, if any."""
+
+    verify: str | bool
+    source: str  # where ``verify`` comes from, for messages
+    context: ssl.SSLContext | None = None
+
+    @property
+    def has_client_cert(self) -> bool:
+        return self.context is not None
+
+
+def _ca_bundle(settings: Settings) -> tuple[str | bool, str]:
+    """(verify, source): ``--ca-bundle``, else the first of ``CA_VARIABLES`` set in the run's
+    environment, else True (certifi). Raises ``ConfigError`` for a variable naming a path that
+    does not exist (requests would only fail on the first request, with an ``OSError``)."""
+    if settings.ca_bundle is not None:
+        return str(settings.ca_bundle), CA_OPTION.split(" / ", 1)[0]
+    for variable in CA_VARIABLES:
+        value = settings.environ.get(variable, "").strip()
+        if not value:
+            continue
+        if not (Path(value).is_file() or Path(value).is_dir()):
+            raise ConfigError(
+                f"invalid configuration:\n  {variable}: {value!r} does not exist; expected a "
+                "PEM file or a folder of certificates",
+                hint=f"fix or unset {variable}, or give the bundle with {CA_OPTION}",
+            )
+        return value, variable
+    return True, "certifi's public CAs"
+
+
+def _client_context(settings: Settings) -> ssl.SSLContext | None:
+    """The context with the client certificate and its key (decrypted in memory), or None
+    without one. Raises ``ConfigError`` (never with the passphrase) when they cannot be
+    loaded."""
+    if settings.client_cert is None or settings.client_key is None:
+        return None  # settings refuse one without the other
+    password = settings.client_key_password or ""
+    context = create_urllib3_context()  # urllib3's defaults (TLS 1.2+, its ciphers)
+    try:
+        context.load_cert_chain(
+            str(settings.client_cert), str(settings.client_key), password=lambda: password
+        )
+    except (ssl.SSLError, OSError) as exc:
+        raise ConfigError(
+            f"invalid configuration:\n  {_client_key_problem(settings, exc)}",
+            hint="the files are PEM: a certificate (chain) and its private key; nothing was sent",
+        ) from None
+    return context
+
+
+def _client_key_problem(settings: Settings, exc: ssl.SSLError | OSError) -> str:
+    options = "--client-cert / JUX_CLIENT_CERT, --client-key / JUX_CLIENT_KEY"
+    reason = str(getattr(exc, "reason", None) or "")
+    try:
+        key_text = Path(str(settings.client_key)).read_bytes()
+    except OSError:
+        key_text = b""
+    is_encrypted = b"ENCRYPTED" in key_text
+    if is_encrypted and not settings.client_key_password:
+        return (
+            f"{options}: the client key {str(settings.client_key)!r} is encrypted; set its "
+            "passphrase in JUX_CLIENT_KEY_PASSWORD (input 'client-key-password')"
+        )
+    if is_encrypted and reason in ("BAD_DECRYPT", "PEM_LIB", "BAD_PASSWORD_READ", ""):
+        return (
+            f"{options}: cannot decrypt the client key {str(settings.client_key)!r} with "
+            "JUX_CLIENT_KEY_PASSWORD (wrong passphrase?; it is not shown)"
+        )
+    if reason == "KEY_VALUES_MISMATCH":
+        return (
+            f"{options}: the client certificate {str(settings.client_cert)!r} does not match "
+            f"the key {str(settings.client_key)!r}"
+        )
+    if isinstance(exc, ssl.SSLError):
+        detail = reason or type(exc).__name__
+    else:
+        detail = exc.strerror or type(exc).__name__
+    return (
+        f"{options}: cannot load the client certificate {str(settings.client_cert)!r} and key "
+        f"{str(settings.client_key)!r}: {detail}"
+    )
+
+
+def build_tls(settings: Settings) -> TLSConfig:
+    """The run's TLS settings, checked: raises ``ConfigError`` before any request."""
+    verify, source = _ca_bundle(settings)
+    return TLSConfig(verify, source, _client_context(settings))
 
 
 # --- the client -----------------------------------------------------------------------------
 
 
-def _new_session(settings: Settings, proxy: Proxy | None, adapter: HTTPAdapter) -> requests.Session:
+def _new_session(
+    settings: Settings, proxy: Proxy | None, tls: TLSConfig, adapter: HTTPAdapter
+) -> requests.Session:
     """A session over ``adapter`` with the User-Agent, auth, proxy and CA bundle of the run."""
     session = requests.Session()
     session.trust_env = False  # the environment is settings.environ, read once (above)
     session.proxies = {"http": proxy.url, "https": proxy.url} if proxy is not None else {}
-    session.verify = _ca_bundle(settings.environ) or True
+    # with a client context too: requests hands this bundle to urllib3, which loads it there
+    session.verify = tls.verify
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     session.headers["User-Agent"] = USER_AGENT
@@ -764,6 +887,7 @@ def _new_session(settings: Settings, proxy: Proxy | None, adapter: HTTPAdapter) 
 def _build_session(
     settings: Settings,
     proxy: Proxy | None,
+    tls: TLSConfig,
     *,
     deadline: float | None,
     stop: threading.Event | None,
@@ -800,8 +924,9 @@ def _build_session(
         pool_connections=1,
         pool_maxsize=max(settings.parallel, 1),
         pool_block=False,
+        ssl_context=tls.context,
     )
-    return _new_session(settings, proxy, adapter)
+    return _new_session(settings, proxy, tls, adapter)
 
 
 class BearerAuth(requests.auth.AuthBase):
@@ -862,6 +987,7 @@ class HttpClient:
         session: requests.Session,
         *,
         proxy: Proxy | None = None,
+        tls: TLSConfig | None = None,
         deadline: float | None = None,
         stop: threading.Event | None = None,
     ) -> None:
@@ -869,6 +995,7 @@ class HttpClient:
         self._root = root
         self._session = session
         self._proxy = proxy
+        self._tls = tls if tls is not None else TLSConfig(True, "certifi's public CAs")
         self._deadline = deadline
         self._stop = stop
         self._watchdog = _Watchdog()
@@ -932,13 +1059,15 @@ class HttpClient:
             except (DeadlineExceededError, InterruptedSubmitError, ServerUnavailableError):
                 raise
             except requests.exceptions.RequestException as exc:
-                raise classify_exception(exc, url, settings, proxy=self._proxy) from None
+                raise classify_exception(
+                    exc, url, settings, proxy=self._proxy, tls=self._tls
+                ) from None
             attempts = _attempts(resp.raw, 1)
             try:
                 content = _read_answer(resp, url)
             except requests.exceptions.RequestException as exc:
                 if exchange.cut is None:
-                    error = classify_exception(exc, url, settings, proxy=self._proxy)
+                    error = classify_exception(exc, url, settings, proxy=self._proxy, tls=self._tls)
                     error.attempts = attempts
                     raise error from None
                 content = b""
@@ -971,7 +1100,12 @@ class HttpClient:
         settings = self._settings
         limit = min(settings.timeout, VERSION_TIMEOUT)
         # no retries: a missing endpoint must not slow the run
-        probe = _new_session(settings, self._proxy, _WatchedAdapter(max_retries=0))
+        probe = _new_session(
+            settings,
+            self._proxy,
+            self._tls,
+            _WatchedAdapter(max_retries=0, ssl_context=self._tls.context),
+        )
         with probe, self._exchange(limit, f"{_seconds(limit)} s limit", stop=self._stop) as ex:
             try:
                 resp = probe.get(
@@ -1007,12 +1141,14 @@ def build_client(
     stop: threading.Event | None = None,
     give_up: threading.Event | None = None,
 ) -> HttpClient:
-    """The one HTTP client of a run, for the server at ``root``. Raises ``ConfigError`` when
-    the API key would go in clear text through a proxy (``proxy_problems``): before any
-    request."""
+    """The one HTTP client of a run, for the server at ``root``. Raises ``ConfigError``,
+    before any request, when the API key would go in clear text through a proxy
+    (``proxy_problems``), a CA bundle variable names a missing path, or the client
+    certificate and key cannot be loaded (``build_tls``)."""
     proxy = _check_proxy(settings, root)
-    session = _build_session(settings, proxy, deadline=deadline, stop=stop, give_up=give_up)
-    return HttpClient(settings, root, session, proxy=proxy, deadline=deadline, stop=stop)
+    tls = build_tls(settings)
+    session = _build_session(settings, proxy, tls, deadline=deadline, stop=stop, give_up=give_up)
+    return HttpClient(settings, root, session, proxy=proxy, tls=tls, deadline=deadline, stop=stop)
 
 
 # --- what the user sees ---------------------------------------------------------------------
@@ -1069,12 +1205,18 @@ def _timeout_error(
 
 
 def classify_exception(
-    exc: BaseException, url: str, settings: Settings, *, proxy: Proxy | None = None
+    exc: BaseException,
+    url: str,
+    settings: Settings,
+    *,
+    proxy: Proxy | None = None,
+    tls: TLSConfig | None = None,
 ) -> SubmitFailedError:
     """Map a requests/urllib3 failure to the error the user sees (no secrets, no URL
     credentials or query, no traceback), with the attempts made and whether the server may
-    have stored a copy anyway."""
-    error = _classify_exception(exc, url, settings, proxy)
+    have stored a copy anyway. ``tls`` says which CA bundle and client certificate were used,
+    for TLS failures."""
+    error = _classify_exception(exc, url, settings, proxy, tls)
     inner = exc.args[0] if exc.args else None
     if isinstance(inner, MaxRetryError):
         error.attempts = getattr(inner, "jux_attempts", None)
@@ -1101,7 +1243,7 @@ def _cut_limit(reason: BaseException | None) -> str | None:
 
 
 def _classify_exception(
-    exc: BaseException, url: str, settings: Settings, proxy: Proxy | None
+    exc: BaseException, url: str, settings: Settings, proxy: Proxy | None, tls: TLSConfig | None
 ) -> SubmitFailedError:
     redact = Redactor((*settings.secrets, *(proxy.secrets if proxy else ())))
     attempts_note = f" after {settings.retries + 1} attempts" if settings.retries else ""
@@ -1115,10 +1257,10 @@ def _classify_exception(
     if isinstance(cause, DeadlineExceededError | ServerUnavailableError | InterruptedSubmitError):
         return cause
     if isinstance(exc, requests.exceptions.SSLError):
+        # a TLS failure is never retried (urllib3 counts it under ``other``, 0): no note
+        message, hint = _tls_problem(text, tls or TLSConfig(True, "certifi's public CAs"))
         return TLSError(
-            f"TLS failed talking to {shown}{attempts_note}: {_short(text, redact)}",
-            hint="check the server certificate; for a private CA set REQUESTS_CA_BUNDLE to "
-            "its bundle",
+            f"TLS failed talking to {shown}: {message} ({_ssl_reason(text, redact)})", hint=hint
         )
     reason = _urllib3_reason(exc)
     within = _cut_limit(reason)
@@ -1172,6 +1314,79 @@ def _classify_exception(
         )
     return ConnectionFailedError(
         f"request to {shown} failed: {_short(text, redact)}", is_server_level=False
+    )
+
+
+#: what OpenSSL says when the server refused the handshake over the client's certificate (or
+#: its absence): TLS alerts, and the bare close some servers do instead (seen with TLS 1.3,
+#: where the client finishes first and learns it on its first read)
+_CLIENT_CERT_SIGNS = (
+    "certificate required",
+    "certificate_required",
+    "alert bad certificate",
+    "alert_bad_certificate",
+    "alert unknown ca",
+    "alert_unknown_ca",
+    "alert certificate unknown",
+    "alert certificate expired",
+    "alert certificate revoked",
+    "alert handshake failure",
+    "alert access denied",
+    "eof occurred in violation of protocol",
+    "unexpected eof",
+)
+
+
+#: the text of the innermost ssl error in requests' reprs: "'[SSL: CODE] words (_ssl.c:1006)'"
+_SSL_REASON_RE = re.compile(r"'(?:\[SSL: [A-Z0-9_]+\] )?([^'\"]+?) \(_ssl\.c:\d+\)'")
+
+
+def _ssl_reason(text: str, redact: Redactor) -> str:
+    """OpenSSL's own words from requests' nested reprs ("certificate verify failed: unable to
+    get local issuer certificate"), else the usual short text."""
+    match = _SSL_REASON_RE.search(text)
+    return redact(match.group(1).strip()) if match else _short(text, redact)
+
+
+def _tls_problem(text: str, tls: TLSConfig) -> tuple[str, str]:
+    """(what went wrong, what to do) for a TLS failure: the server's certificate was not
+    trusted (the CA options), or the server refused the handshake (the client-cert options)."""
+    lowered = text.lower()
+    if "certificate verify failed" in lowered or "certificate_verify_failed" in lowered:
+        if "mismatch" in lowered or "doesn't match" in lowered or "not valid for" in lowered:
+            return (
+                "the server's certificate is not issued for this host name",
+                "check the host in --api-url / JUX_API_URL: it must be a name (or address) "
+                "the server's certificate lists",
+            )
+        if "expired" in lowered or "not yet valid" in lowered:
+            return (
+                "the server's certificate is expired or not yet valid",
+                "the server's certificate must be renewed (or the runner's clock is wrong)",
+            )
+        return (
+            f"the server's certificate is not trusted by {tls.source}",
+            f"for a private or corporate CA give its PEM bundle (a file or a folder of "
+            f"certificates) with {CA_OPTION}; REQUESTS_CA_BUNDLE and SSL_CERT_FILE are read "
+            "when it is not set",
+        )
+    if any(sign in lowered for sign in _CLIENT_CERT_SIGNS):
+        if tls.has_client_cert:
+            return (
+                "the server refused the client certificate",
+                "check that the certificate in --client-cert / JUX_CLIENT_CERT is issued by a "
+                "CA the server trusts, is valid now and matches --client-key / JUX_CLIENT_KEY",
+            )
+        return (
+            "the server refused the handshake; it probably requires a client certificate "
+            "(mutual TLS)",
+            f"set {CLIENT_CERT_OPTIONS}; if the server does not use client certificates, "
+            f"check its CA with {CA_OPTION}",
+        )
+    return (
+        "the TLS handshake failed",
+        f"check the server's certificate and its CA ({CA_OPTION}, now {tls.source}); if the "
+        f"server requires a client certificate, set {CLIENT_CERT_OPTIONS}",
     )
 
 

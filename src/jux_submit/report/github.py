@@ -297,10 +297,16 @@ def render_outputs(summary: RunSummary, results_file: str, delimiter: str = "") 
 
 
 def mask_values(settings: Settings) -> list[str]:
-    """Every value to ``::add-mask::``: the API key, the signing passphrase, and each line
-    of a PEM signing key given inline (the runner masks line by line)."""
+    """Every value to ``::add-mask::``: the API key, the signing and client-key passphrases,
+    and each line of a PEM signing key given inline (the runner masks line by line)."""
     values: list[str] = []
-    for secret in (settings.api_key, settings.signing_key_password, settings.signing_key):
+    secrets = (
+        settings.api_key,
+        settings.signing_key_password,
+        settings.client_key_password,
+        settings.signing_key,
+    )
+    for secret in secrets:
         if not secret:
             continue
         if secret is settings.signing_key and "-----BEGIN" not in secret:
