@@ -33,7 +33,9 @@ from pathlib import Path  # noqa: E402
 from tests.jux_server import JuxServer  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
+#: Copies of what the tests use from ``../shared`` (see SOURCES.md there; test_vendored.py
+#: checks them against the originals when ``../shared`` sits beside the repository).
+SHARED = REPO / "tests" / "fixtures" / "shared"
 FIXTURES = SHARED / "fixtures" / "jux-test-fixtures"
 SECRET = "jux-s3cret-T0KEN-0123456789abcdef"
 

@@ -1,7 +1,8 @@
 """Checks requests and responses against the Jux submission OpenAPI document.
 
-The document is ``shared/spec/openapi-submission.yaml`` when the shared folder sits beside the
-project, else the copy in ``tests/contract/`` (a test keeps the two identical). The package
+The document is the copy of ``shared/spec/openapi-submission.yaml`` vendored in
+``tests/fixtures/shared/spec/`` (tests/unit/test_vendored.py keeps it identical to the original
+when the shared folder sits beside the project). The package
 endpoint is not in the OpenAPI file; CONTRACT.md's rules for it are checked here by hand.
 """
 
@@ -18,8 +19,7 @@ if TYPE_CHECKING:
     from tests.jux_server.server import LoggedRequest
 
 ROOT = Path(__file__).resolve().parents[2]
-SHARED_SPEC = ROOT.parent / "shared" / "spec" / "openapi-submission.yaml"
-VENDORED_SPEC = ROOT / "tests" / "contract" / "openapi-submission.yaml"
+VENDORED_SPEC = ROOT / "tests" / "fixtures" / "shared" / "spec" / "openapi-submission.yaml"
 API_PREFIX = "/api/v1"
 PACKAGE_PATH = "/api/v1/reports/package"
 PACKAGE_TYPE = "application/vnd.jux.report+zip"
@@ -27,8 +27,7 @@ PACKAGE_TYPE = "application/vnd.jux.report+zip"
 
 @cache
 def load_spec() -> dict[str, Any]:
-    path = SHARED_SPEC if SHARED_SPEC.is_file() else VENDORED_SPEC
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
+    return yaml.safe_load(VENDORED_SPEC.read_text(encoding="utf-8"))
 
 
 class SpecChecker:
