@@ -210,3 +210,25 @@ def test_readme_snippet_is_the_tested_example(ci: str) -> None:
     assert headings, f"README.md has no {ci} section"
     example = (ROOT / EXAMPLES[ci]).read_text()
     assert example in readme, f"README.md's {ci} snippet differs from {EXAMPLES[ci]}"
+
+
+def test_the_version_is_one_everywhere() -> None:
+    """``jux-submit --version``, the installed package's metadata and the image's
+    ``org.opencontainers.image.version`` label (the Dockerfile's VERSION default) agree."""
+    from importlib.metadata import version
+
+    assert version("jux-submit") == __version__
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    (label_default,) = re.findall(r"^ARG VERSION=(\S+)$", dockerfile, re.MULTILINE)
+    assert label_default == __version__
+    assert 'org.opencontainers.image.version="${VERSION}"' in dockerfile
+    done = subprocess.run(
+        [sys.executable, "-m", "jux_submit", "--version"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.strip() == f"jux-submit {__version__}"
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    assert 'license = { text = "Apache-2.0" }' in pyproject
+    assert "Apache License" in (ROOT / "LICENSE").read_text(encoding="utf-8")[:200]
