@@ -331,3 +331,22 @@ def test_env_var_refuses_secret_variables(tmp_path: Path, name: str) -> None:
     assert load(["--dry-run", "--env-var", "BUILD_FLAVOUR"], env, tmp_path).env_var == (
         "BUILD_FLAVOUR",
     )
+
+
+def test_help_names_the_settings_that_come_only_from_the_environment() -> None:
+    from jux_submit.settings import build_parser
+
+    text = build_parser().format_help()
+    for name in ("JUX_API_KEY", "JUX_SIGNING_KEY_PASSWORD", "JUX_CLIENT_KEY_PASSWORD"):
+        assert name in text, name
+
+
+@pytest.mark.parametrize("flag", ["--api-key", "--token=abc", "--api-token", "--password"])
+def test_a_secret_given_as_a_flag_is_refused_naming_where_it_goes(flag: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings([flag, "hunter2-value"] if "=" not in flag else [flag], {})
+    message = caught.value.message
+    assert "never given as a flag" in message and "hunter2" not in message
+    assert ("JUX_API_KEY" in message and "'api-key'" in message) or (
+        "JUX_SIGNING_KEY_PASSWORD" in message
+    )
