@@ -5,7 +5,8 @@ magic (400), then ``jxz.ContainerReader``: path traversal (400), manifest and ``
 present (422), signature (required when ``server.require_signature``; checked against
 ``server.trusted_certs`` when given), digests (422) and, when ``server.attachment_types`` is
 set, the implementer's guide's attachment MIME allowlist (422 naming the attachment). A valid
-package is stored with its attachments.
+package is stored with its attachments, and its ``junit.xml`` split into suites and cases for
+the query API.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import mimetypes
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from tests.jux_server.server import PACKAGE_PATH, StoredRun, _error, parse_junit, submit_response
+from tests.jux_server.server import PACKAGE_PATH, StoredRun, _error, read_report, submit_response
 
 if TYPE_CHECKING:
     from tests.jux_server.server import JuxServer, LoggedRequest
@@ -126,7 +127,7 @@ def handle_package(server: JuxServer, req: LoggedRequest) -> tuple[int, dict[str
                 )
     report = reader.get_report()
     try:
-        props, counts = parse_junit(report)
+        props, counts, suites = read_report(report)
     except ValueError as exc:
         return 400, {}, _error("Invalid JUnit XML", f"junit.xml: {exc}")
     first: dict[str, str] = {}
@@ -152,6 +153,7 @@ def handle_package(server: JuxServer, req: LoggedRequest) -> tuple[int, dict[str
         attachments=reader.get_attachments(),
         signed=reader.is_signed,
         idempotency_key=req.headers.get("idempotency-key"),
+        suites=suites,
     )
     server.store(run)
     return 201, {}, submit_response(run)

@@ -3,15 +3,19 @@
 It implements the submission contract (``shared/spec/openapi-submission.yaml`` and CONTRACT.md):
 the raw endpoint parses the XML and requires ``project``; Bearer auth can be off, optional or
 required; rate limiting answers 429 with ``Retry-After`` and ``X-RateLimit-*``; ``/api/version``
-answers or is missing. Scripted faults (5xx bursts, 429s, dropped connections, slow answers,
-redirects, odd bodies) apply to the next POSTs, and every request is logged with its exact body
-and checked against the OpenAPI document.
+answers or is missing. Every accepted run is split into suites and cases once, when it is
+stored, and can be read back through the query API (``shared/spec/openapi-query.yaml``, served
+by ``query.py``; off with ``query_api = False``). Scripted faults (5xx bursts, 429s, dropped
+connections, slow answers, redirects, odd bodies) apply to the next POSTs, or GETs when made for
+them, and every request is logged with its exact body and query string and checked against the
+OpenAPI documents.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import math
 import socket
 import threading
 import time
@@ -19,6 +23,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -29,15 +34,21 @@ from tests.jux_server.spec import SpecChecker
 RAW_PATH = "/api/v1/junit/submit"
 PACKAGE_PATH = "/api/v1/reports/package"
 VERSION_PATH = "/api/version"
+#: the query API (openapi-query.yaml), under the same prefix as the submission API
+TEST_RUNS_PATH = "/api/v1/test_runs"
+TEST_SUITES_PATH = "/api/v1/test_suites"
+QUERY_PREFIXES = (TEST_RUNS_PATH, TEST_SUITES_PATH)
 
 
 @dataclass
 class Fault:
-    """One scripted answer for the next matching POST.
+    """One scripted answer for the next matching request (a POST unless ``method`` says GET).
 
     kind: ``status`` (answer ``status`` with ``headers``/``body``, store nothing), ``drop`` (close
     the connection without answering), ``delay`` (sleep ``seconds`` then handle normally, or
-    after storing when ``store_first``), ``redirect`` (answer ``status`` with Location).
+    after storing when ``store_first``; for a GET: after computing the answer), ``redirect``
+    (answer ``status`` with Location). A fault applies to the first request whose method is
+    ``method`` and whose path (without the query string) is ``path``, or any path when None.
     """
 
     kind: str
@@ -50,6 +61,8 @@ class Fault:
     #: ``delay`` only: after the wait, store nothing when the client has hung up meanwhile
     #: (a server whose request was cancelled before it committed)
     abort_if_gone: bool = False
+    #: the request method it applies to: ``POST`` (submissions) or ``GET`` (queries, version)
+    method: str = "POST"
 
     @classmethod
     def error(
@@ -58,22 +71,43 @@ class Fault:
         headers: dict[str, str] | None = None,
         body: bytes | None = None,
         path: str | None = None,
+        *,
+        method: str = "POST",
     ) -> Fault:
-        return cls("status", status=status, headers=headers or {}, body=body, path=path)
+        return cls(
+            "status", status=status, headers=headers or {}, body=body, path=path, method=method
+        )
 
     @classmethod
-    def drop(cls, path: str | None = None) -> Fault:
-        return cls("drop", path=path)
+    def drop(cls, path: str | None = None, *, method: str = "POST") -> Fault:
+        return cls("drop", path=path, method=method)
 
     @classmethod
     def delay(
-        cls, seconds: float, *, store_first: bool = False, abort_if_gone: bool = False
+        cls,
+        seconds: float,
+        *,
+        store_first: bool = False,
+        abort_if_gone: bool = False,
+        path: str | None = None,
+        method: str = "POST",
     ) -> Fault:
-        return cls("delay", seconds=seconds, store_first=store_first, abort_if_gone=abort_if_gone)
+        return cls(
+            "delay",
+            seconds=seconds,
+            store_first=store_first,
+            abort_if_gone=abort_if_gone,
+            path=path,
+            method=method,
+        )
 
     @classmethod
-    def redirect(cls, location: str, status: int = 307) -> Fault:
-        return cls("redirect", status=status, headers={"Location": location})
+    def redirect(
+        cls, location: str, status: int = 307, *, path: str | None = None, method: str = "POST"
+    ) -> Fault:
+        return cls(
+            "redirect", status=status, headers={"Location": location}, path=path, method=method
+        )
 
 
 @dataclass
@@ -85,11 +119,52 @@ class LoggedRequest:
     received_at: float
     status: int | None = None
     violations: list[str] = field(default_factory=list)
+    #: the raw query string (after ``?``, not decoded), "" when there is none
+    query: str = ""
+
+
+#: what a test case's status is called in the query API
+CASE_STATUSES = ("passed", "failed", "error", "skipped")
+
+
+@dataclass
+class StoredCase:
+    """One ``<testcase>`` of a stored run, as the query API returns it."""
+
+    id: str
+    name: str
+    classname: str
+    status: str  # one of CASE_STATUSES
+    time: float
+    failure_message: str | None = None
+    failure_type: str | None = None
+    #: the text of the ``<failure>``/``<error>`` element, if any
+    failure_stacktrace: str | None = None
+
+
+@dataclass
+class StoredSuite:
+    """One ``<testsuite>`` of a stored run (nested ones are suites of their own) and its
+    **direct** ``<testcase>`` children."""
+
+    id: str
+    name: str
+    cases: list[StoredCase] = field(default_factory=list)
+    #: the suite's ``time`` attribute when it is a number, else the sum of its cases' times
+    time: float = 0.0
+
+    def count(self, status: str) -> int:
+        return sum(1 for case in self.cases if case.status == status)
 
 
 @dataclass
 class StoredRun:
-    """A test run the server accepted."""
+    """A test run the server accepted.
+
+    ``inserted_at`` (ISO 8601 UTC, ``Z``) and ``suites`` are filled by ``JuxServer.store`` when
+    left empty; the query API's run fields (project, branch, tags, counts…) derive from
+    ``properties`` and ``suites``.
+    """
 
     test_run_id: str
     endpoint: str
@@ -100,6 +175,43 @@ class StoredRun:
     attachments: dict[str, bytes] = field(default_factory=dict)
     signed: bool = False
     idempotency_key: str | None = None
+    inserted_at: str = ""
+    suites: list[StoredSuite] = field(default_factory=list)
+
+    @property
+    def project(self) -> str:
+        return self.properties.get("project", "")
+
+    @property
+    def branch(self) -> str | None:
+        return self.properties.get("git:branch")
+
+    @property
+    def commit_sha(self) -> str | None:
+        return self.properties.get("git:commit")
+
+    @property
+    def tags(self) -> list[str]:
+        raw = self.properties.get("jux:tags", "")
+        return [tag.strip() for tag in raw.split(",") if tag.strip()]
+
+    @property
+    def cases(self) -> list[StoredCase]:
+        return [case for suite in self.suites for case in suite.cases]
+
+    def case_count(self, status: str | None = None) -> int:
+        """Cases of every suite, or only those with ``status``."""
+        return sum(1 for case in self.cases if status is None or case.status == status)
+
+    @property
+    def success_rate(self) -> float:
+        """Passed cases out of all cases, in percent (0.0 for a run without cases)."""
+        total = self.case_count()
+        return round(100.0 * self.case_count("passed") / total, 1) if total else 0.0
+
+    @property
+    def total_time(self) -> float:
+        return round(sum(case.time for case in self.cases), 6)
 
 
 def _error(error: str, message: str, *suggestions: str, **details: Any) -> dict[str, Any]:
@@ -115,6 +227,11 @@ def parse_junit(body: bytes) -> tuple[list[tuple[str, str]], dict[str, int]]:
 
     Raises ``ValueError`` with a message for invalid XML.
     """
+    return _properties_and_counts(_parse_root(body))
+
+
+def _parse_root(body: bytes) -> Any:
+    """The report's root element, parsed without entities, DTDs or network access."""
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
     try:
         root = etree.fromstring(body, parser)
@@ -122,6 +239,76 @@ def parse_junit(body: bytes) -> tuple[list[tuple[str, str]], dict[str, int]]:
         raise ValueError(f"XML parsing failed: {exc}") from None
     if root.tag not in ("testsuites", "testsuite"):
         raise ValueError(f"root element <{root.tag}> is not testsuites/testsuite")
+    return root
+
+
+def read_report(
+    body: bytes,
+) -> tuple[list[tuple[str, str]], dict[str, int], list[StoredSuite]]:
+    """``parse_junit``'s properties and counts, and the suites, from one parse of ``body``."""
+    root = _parse_root(body)
+    return *_properties_and_counts(root), _suites(root)
+
+
+def parse_suites(body: bytes) -> list[StoredSuite]:
+    """Every ``<testsuite>`` of the report (nested ones included, in document order) with its
+    direct ``<testcase>`` children. Raises ``ValueError`` for invalid XML.
+
+    A ``<testcase>`` outside any ``<testsuite>`` (directly under ``<testsuites>``) belongs to no
+    suite, so the query API does not count it (``parse_junit`` does).
+    """
+    return _suites(_parse_root(body))
+
+
+def _seconds(value: str | None) -> float | None:
+    """A ``time`` attribute as seconds, None when it is missing or not a finite number ≥ 0."""
+    try:
+        seconds = float(value) if value is not None else math.nan
+    except ValueError:
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+def _case(element: Any) -> StoredCase:
+    """A ``<testcase>``: failed with a ``<failure>`` child, else error with an ``<error>``, else
+    skipped with a ``<skipped>``, else passed (the counting of ``parse_junit``)."""
+    status, problem = "passed", None
+    for tag, name in (("failure", "failed"), ("error", "error"), ("skipped", "skipped")):
+        child = element.find(tag)  # direct children only
+        if child is not None:
+            status, problem = name, (child if tag != "skipped" else None)
+            break
+    return StoredCase(
+        id=str(uuid.uuid4()),
+        name=element.get("name") or "",
+        classname=element.get("classname") or "",
+        status=status,
+        time=_seconds(element.get("time")) or 0.0,
+        failure_message=None if problem is None else problem.get("message"),
+        failure_type=None if problem is None else problem.get("type"),
+        failure_stacktrace=None if problem is None else (problem.text or None),
+    )
+
+
+def _suites(root: Any) -> list[StoredSuite]:
+    suites = []
+    for element in root.iter("testsuite"):
+        cases = [_case(child) for child in element if child.tag == "testcase"]
+        own_time = _seconds(element.get("time"))
+        suites.append(
+            StoredSuite(
+                id=str(uuid.uuid4()),
+                name=element.get("name") or "",
+                cases=cases,
+                time=own_time
+                if own_time is not None
+                else round(sum(case.time for case in cases), 6),
+            )
+        )
+    return suites
+
+
+def _properties_and_counts(root: Any) -> tuple[list[tuple[str, str]], dict[str, int]]:
     suite = root if root.tag == "testsuite" else next(root.iter("testsuite"), None)
     props: list[tuple[str, str]] = []
     if suite is not None:
@@ -146,8 +333,9 @@ class JuxServer:
     - ``api_key``: None (no auth), or the key required (401 without, 403 wrong)
     - ``rate_limit``: (requests, window seconds) per key, or None
     - ``version``: what ``/api/version`` reports, or None for 404
-    - ``faults``: a deque of ``Fault`` consumed by the next POSTs
+    - ``faults``: a deque of ``Fault`` consumed by the next POSTs (or GETs, see ``Fault.method``)
     - ``max_package_size``, ``require_signature``, ``trusted_certs``: for the package endpoint
+    - ``query_api``: serve the query API (``query.py``); False: every query path answers 404
     """
 
     def __init__(
@@ -167,6 +355,10 @@ class JuxServer:
         self.honour_idempotency = False
         #: seconds every POST takes before it is handled (a busy server)
         self.latency = 0.0
+        #: answer the query API's GETs (``query.py``); False: a server without it (404)
+        self.query_api = True
+        #: the last ``inserted_at`` given, so that each run's is later than the one before
+        self._last_inserted: datetime | None = None
         self._idem_lock = threading.Lock()
         self.faults: deque[Fault] = deque()
         self.requests: list[LoggedRequest] = []
@@ -231,19 +423,52 @@ class JuxServer:
                 r for r in self.requests if r.method == "POST" and (path is None or r.path == path)
             ]
 
+    def gets(self, path_prefix: str | None = None) -> list[LoggedRequest]:
+        """The GETs received, or those whose path (without query string) starts so."""
+        with self.lock:
+            return [
+                r
+                for r in self.requests
+                if r.method == "GET" and (path_prefix is None or r.path.startswith(path_prefix))
+            ]
+
+    def run_by_id(self, run_id: str) -> StoredRun | None:
+        with self.lock:
+            return next((r for r in self.runs if r.test_run_id.lower() == run_id.lower()), None)
+
+    def suite_by_id(self, suite_id: str) -> tuple[StoredRun, StoredSuite] | None:
+        """The stored suite with this id and the run it belongs to."""
+        with self.lock:
+            for run in self.runs:
+                for suite in run.suites:
+                    if suite.id.lower() == suite_id.lower():
+                        return run, suite
+        return None
+
     @property
     def violations(self) -> list[str]:
         with self.lock:
             return [f"{r.method} {r.path}: {v}" for r in self.requests for v in r.violations]
 
     def store(self, run: StoredRun) -> None:
+        """Keep ``run``; give it ``inserted_at`` (later than every run before) and its suites
+        (parsed from ``run.body``) when it has none."""
+        if not run.suites and run.body:
+            with contextlib.suppress(ValueError):
+                run.suites = parse_suites(run.body)
         with self.lock:
+            if not run.inserted_at:
+                now = datetime.now(UTC)
+                if self._last_inserted is not None and now <= self._last_inserted:
+                    now = self._last_inserted + timedelta(microseconds=1)
+                self._last_inserted = now
+                run.inserted_at = now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
             self.runs.append(run)
 
-    def _next_fault(self, path: str) -> Fault | None:
+    def _next_fault(self, path: str, method: str = "POST") -> Fault | None:
         with self.lock:
             for fault in list(self.faults):
-                if fault.path is None or fault.path == path:
+                if fault.method == method and (fault.path is None or fault.path == path):
                     self.faults.remove(fault)
                     return fault
         return None
@@ -280,7 +505,7 @@ def _handle_raw(server: JuxServer, req: LoggedRequest) -> tuple[int, dict[str, s
             _error("Invalid content type", f"expected application/xml, got {content_type!r}"),
         )
     try:
-        props, counts = parse_junit(req.body)
+        props, counts, suites = read_report(req.body)
     except ValueError as exc:
         return (
             400,
@@ -311,9 +536,38 @@ def _handle_raw(server: JuxServer, req: LoggedRequest) -> tuple[int, dict[str, s
         props,
         counts,
         idempotency_key=req.headers.get("idempotency-key"),
+        suites=suites,
     )
     server.store(run)
     return 201, {}, submit_response(run)
+
+
+def check_auth(server: JuxServer, req: LoggedRequest) -> tuple[int, dict[str, str], Any] | None:
+    """The 401/403 answer when ``server.api_key`` is set and ``req`` lacks it, else None."""
+    if server.api_key is None:
+        return None
+    auth = req.headers.get("authorization")
+    if not auth:
+        return (
+            401,
+            {},
+            _error(
+                "Authentication required",
+                "Authorization header is required for team server submissions",
+                "Include 'Authorization: Bearer <api_key>' header",
+            ),
+        )
+    if auth != f"Bearer {server.api_key}":
+        return (
+            403,
+            {},
+            _error(
+                "Invalid API key",
+                "API key is invalid or has been revoked",
+                "Verify API key is correct",
+            ),
+        )
+    return None
 
 
 def submit_response(run: StoredRun) -> dict[str, Any]:
@@ -353,12 +607,14 @@ def _make_handler(server: JuxServer) -> type[BaseHTTPRequestHandler]:
             return self.rfile.read(length) if length else b""
 
         def _log(self, body: bytes) -> LoggedRequest:
+            path, _, query = self.path.partition("?")
             req = LoggedRequest(
                 self.command,
-                self.path.split("?")[0],
+                path,
                 {k.lower(): v for k, v in self.headers.items()},
                 body,
                 time.time(),
+                query=query,
             )
             with server.lock:
                 server.requests.append(req)
@@ -389,26 +645,35 @@ def _make_handler(server: JuxServer) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
 
         def do_GET(self) -> None:
-            req = self._log(b"")
-            if req.path == VERSION_PATH and server.version is not None:
-                self._send(req, 200, {}, {"version": server.version})
-            else:
-                self._send(req, 404, {}, _error("Not found", f"no route for GET {req.path}"))
+            req = self._log(self._read_body())
+            if server._spec is not None:
+                req.violations.extend(server._spec.check_request(req))
+            self._serve(req, self._dispatch_get, latency=0.0)
 
         def do_POST(self) -> None:
             body = self._read_body()
             req = self._log(body)
             if server._spec is not None:
                 req.violations.extend(server._spec.check_request(req))
-            fault = server._next_fault(req.path)
+            self._serve(req, self._dispatch, latency=server.latency)
+
+        def _serve(
+            self,
+            req: LoggedRequest,
+            dispatch: Callable[[LoggedRequest], tuple[int, dict[str, str], Any]],
+            *,
+            latency: float,
+        ) -> None:
+            """Answer ``req`` with ``dispatch``, or as the next matching fault scripts."""
+            fault = server._next_fault(req.path, req.method)
             if fault is not None and fault.kind == "drop":
                 req.status = None
                 self.close_connection = True
                 with contextlib.suppress(OSError):
                     self.connection.shutdown(socket.SHUT_RDWR)
                 return
-            if server.latency:
-                time.sleep(server.latency)
+            if latency:
+                time.sleep(latency)
             if fault is not None and fault.kind == "delay" and not fault.store_first:
                 time.sleep(fault.seconds)
                 if fault.abort_if_gone and self._client_gone():
@@ -429,7 +694,7 @@ def _make_handler(server: JuxServer) -> type[BaseHTTPRequestHandler]:
                     ),
                 )
                 return
-            status, headers, payload = self._dispatch(req)
+            status, headers, payload = dispatch(req)
             if fault is not None and fault.kind == "delay" and fault.store_first:
                 time.sleep(fault.seconds)
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):
@@ -446,32 +711,25 @@ def _make_handler(server: JuxServer) -> type[BaseHTTPRequestHandler]:
             except OSError:
                 return True
 
+        def _dispatch_get(self, req: LoggedRequest) -> tuple[int, dict[str, str], Any]:
+            if req.path == VERSION_PATH and server.version is not None:
+                return 200, {}, {"version": server.version}
+            if server.query_api:
+                from tests.jux_server.query import handle_query
+
+                answer = handle_query(server, req)
+                if answer is not None:
+                    return answer
+            return 404, {}, _error("Not found", f"no route for GET {req.path}")
+
         def _dispatch(self, req: LoggedRequest) -> tuple[int, dict[str, str], Any]:
             handler = server.handlers.get(req.path)
             if handler is None:
                 return 404, {}, _error("Not found", f"no route for POST {req.path}")
+            refused = check_auth(server, req)
+            if refused is not None:
+                return refused
             auth = req.headers.get("authorization")
-            if server.api_key is not None:
-                if not auth:
-                    return (
-                        401,
-                        {},
-                        _error(
-                            "Authentication required",
-                            "Authorization header is required for team server submissions",
-                            "Include 'Authorization: Bearer <api_key>' header",
-                        ),
-                    )
-                if auth != f"Bearer {server.api_key}":
-                    return (
-                        403,
-                        {},
-                        _error(
-                            "Invalid API key",
-                            "API key is invalid or has been revoked",
-                            "Verify API key is correct",
-                        ),
-                    )
             limited, rl_headers = server._rate_limited(auth or "anonymous")
             if limited:
                 return (

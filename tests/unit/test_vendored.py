@@ -36,6 +36,7 @@ def vendored() -> list[str]:
 def test_there_is_a_vendored_copy() -> None:
     files = vendored()
     assert "spec/openapi-submission.yaml" in files
+    assert "spec/openapi-query.yaml" in files
     assert "fixtures/jux-test-fixtures/LICENSE" in files
     assert any(f.startswith("fixtures/jux-test-fixtures/raw/") for f in files)
     assert any(f.startswith("fixtures/jux-test-fixtures/edge-cases/malformed/") for f in files)
