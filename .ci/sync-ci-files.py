@@ -40,6 +40,13 @@ OUTPUTS = {
     "read it with fromJSON().",
     "results-file": "Path of the JSON result file (relative to the workspace), or empty "
     "when none was written.",
+    "new-failures": "Number of tests that fail now and did not fail in the base run; empty "
+    "when there was no comparison.",
+    "fixed": "Number of tests that failed in the base run and pass now; empty when there was "
+    "no comparison.",
+    "comparison-json": "The comparison with the base run as compact JSON (read it with "
+    "fromJSON()), or the path of jux-comparison.json when it is too big for an output; empty "
+    "without a comparison.",
 }
 
 
@@ -78,7 +85,8 @@ def describe(opt: Option, *, extra: str = "") -> str:
     if extra:
         text += " " + extra
     if opt.is_secret:
-        text += f" Fill from a secret (for example secrets.{opt.env}); never write it inline."
+        example = "github.token" if opt.name == "github-token" else f"secrets.{opt.env}"
+        text += f" Fill from a secret (for example {example}); never write it inline."
     text += f" Same as the {opt.env} environment variable, which is used when this is empty."
     return text
 

@@ -137,16 +137,9 @@ def _silence(stream: TextIO) -> None:
 
 
 def _env_secrets(env: Mapping[str, str]) -> list[str]:
-    names = (
-        "JUX_API_KEY",
-        "JUX_BEARER_TOKEN",
-        "INPUT_API-KEY",
-        "JUX_SIGNING_KEY",
-        "INPUT_SIGNING-KEY",
-        "JUX_SIGNING_KEY_PASSWORD",
-        "INPUT_SIGNING-KEY-PASSWORD",
-    )
-    return [env[n] for n in names if env.get(n)]
+    from jux_submit.settings import secret_variables
+
+    return [env[n] for n in secret_variables() if env.get(n)]
 
 
 def _print_error(err: TextIO, exc: Exception, redact: Redactor) -> None:
@@ -255,6 +248,10 @@ def _send(settings: Settings, out: TextIO, redact: Redactor) -> int:
             summary = run_submit(settings)
             if summary.no_reports:
                 _warn_no_reports(settings)
+        if settings.command is Command.SUBMIT:
+            from jux_submit.commands.review import publish_comment
+
+            publish_comment(summary, settings, redact)  # its outcome is one log line
     finally:
         for reporter in reporters:
             reporter.end_logs()  # close the log group/section before the summary prints

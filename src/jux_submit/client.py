@@ -47,3 +47,12 @@ class Client(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class QueryClient(Protocol):
+    """Reads from one Jux server's query API."""
+
+    def get(self, path: str, params: Mapping[str, str], *, limit: float) -> Answer:
+        """GET ``path`` below the server root once, within ``limit`` seconds; the answer
+        whatever its status. Raises ``SubmitFailedError`` when there is no answer."""
+        ...

@@ -296,6 +296,8 @@ class RunSummary:
     earlier: tuple[FileResult, ...] = ()
     #: files a default pattern found that are not test reports (pom.xml, coverage ...)
     ignored: tuple[str, ...] = ()
+    #: this run against its base run (None: not compared: --compare off, a dry run, resubmit)
+    comparison: Comparison | None = None
 
     def count(self, status: Status) -> int:
         return sum(1 for f in self.files if f.status is status)
@@ -324,3 +326,72 @@ class RunSummary:
     def has_failures(self) -> bool:
         bad = (Status.INVALID, Status.FAILED, Status.REJECTED)
         return any(f.status in bad or f.unapplied for f in self.files)
+
+
+# --- comparison with the base run (compare.py) ----------------------------------------------
+
+
+@dataclass(frozen=True, order=True)
+class TestKey:
+    """A test as the comparison identifies it: its suite's name, its class name, its name."""
+
+    __test__ = False  # not a test class for pytest
+
+    suite: str
+    classname: str
+    name: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"suite": self.suite, "classname": self.classname, "name": self.name}
+
+
+class ComparisonStatus(StrEnum):
+    COMPARED = "compared"
+    NO_BASE = "no-base"  # nothing to compare with (first run of a branch, no branch known)
+    UNAVAILABLE = "unavailable"  # the query API failed, is missing, or was too slow
+    SKIPPED = "skipped"  # nothing of this run was accepted
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """This run's reports against the base run's results on the Jux server.
+
+    ``note`` is the one line the console shows when there is nothing to list. The lists are
+    sorted; ``new_tests``/``removed_tests`` are counted per suite (tests in a suite beyond the
+    base's count of that suite, and the other way round).
+    """
+
+    status: ComparisonStatus
+    note: str
+    base_branch: str | None = None
+    base_run_id: str | None = None
+    base_run_ids: tuple[str, ...] = ()
+    base_commit: str | None = None
+    new_failures: tuple[TestKey, ...] = ()
+    fixed: tuple[TestKey, ...] = ()
+    still_failing: tuple[TestKey, ...] = ()
+    new_tests: int = 0
+    removed_tests: int = 0
+
+    @property
+    def is_compared(self) -> bool:
+        return self.status is ComparisonStatus.COMPARED
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.new_failures or self.fixed)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status.value,
+            "note": self.note,
+            "base_run_id": self.base_run_id,
+            "base_run_ids": list(self.base_run_ids),
+            "base_branch": self.base_branch,
+            "base_commit": self.base_commit,
+            "new_failures": [k.to_dict() for k in self.new_failures],
+            "fixed": [k.to_dict() for k in self.fixed],
+            "still_failing": [k.to_dict() for k in self.still_failing],
+            "new_tests": self.new_tests,
+            "removed_tests": self.removed_tests,
+        }

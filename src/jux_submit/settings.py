@@ -62,6 +62,17 @@ class IfNoFilesFound(StrEnum):
     IGNORE = "ignore"
 
 
+class Compare(StrEnum):
+    AUTO = "auto"
+    OFF = "off"
+
+
+class PrComment(StrEnum):
+    OFF = "off"
+    CHANGES = "changes"  # only when there are new failures or fixes
+    ALWAYS = "always"
+
+
 #: Where producers write their reports when nobody tells them otherwise (a file one of these
 #: finds that is not a test report is ignored quietly; see commands/submit.py)
 DEFAULT_PATTERNS = (
@@ -310,6 +321,52 @@ OPTIONS: tuple[Option, ...] = (
         flags=("--fail-on-error", "--strict"),
         aliases=("JUX_STRICT",),
         commands=_ALL,
+    ),
+    Option(
+        "compare",
+        "JUX_COMPARE",
+        Kind.CHOICE,
+        Compare.AUTO,
+        "after the reports are accepted, compare them with the base run on the Jux server "
+        "(a pull/merge request's target branch, else this branch's latest earlier commit): "
+        "new failures, fixed, still failing",
+        flags=("--compare",),
+        choices=tuple(Compare),
+        commands=(Command.SUBMIT,),
+    ),
+    Option(
+        "pr-comment",
+        "JUX_PR_COMMENT",
+        Kind.CHOICE,
+        PrComment.OFF,
+        "keep one comment with the comparison on the pull request (GitHub, with github-token) "
+        "or merge request (GitLab, with JUX_GITLAB_TOKEN): always, or only when there are "
+        "changes",
+        flags=("--pr-comment",),
+        choices=tuple(PrComment),
+        commands=(Command.SUBMIT,),
+    ),
+    Option(
+        "github-token",
+        "JUX_GITHUB_TOKEN",
+        Kind.STR,
+        None,
+        "token for the pull-request comment (needs 'pull-requests: write'); environment or "
+        "secret only",
+        aliases=("GITHUB_TOKEN",),
+        is_secret=True,
+        commands=(Command.SUBMIT,),
+    ),
+    Option(
+        "gitlab-token",
+        "JUX_GITLAB_TOKEN",
+        Kind.STR,
+        None,
+        "project or personal access token with the 'api' scope for the merge-request note "
+        "(CI_JOB_TOKEN cannot write notes); environment only",
+        is_secret=True,
+        has_input=False,
+        commands=(Command.SUBMIT,),
     ),
     Option(
         "if-no-files-found",
@@ -584,6 +641,10 @@ class Settings:
     dry_run: bool = False
     force: bool = False
     fail_on_error: bool = False
+    compare: Compare = Compare.AUTO
+    pr_comment: PrComment = PrComment.OFF
+    github_token: str | None = field(default=None, repr=False)
+    gitlab_token: str | None = field(default=None, repr=False)
     if_no_files_found: IfNoFilesFound = IfNoFilesFound.WARN
     working_directory: Path = field(default_factory=Path.cwd)
     json: str | None = None
@@ -632,13 +693,8 @@ class Settings:
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        """Every secret value, for the redaction filter."""
-        values = (
-            self.api_key,
-            self.signing_key,
-            self.signing_key_password,
-            self.client_key_password,
-        )
+        """Every secret value (the options marked secret in ``OPTIONS``), for redaction."""
+        values = (getattr(self, opt.field_name) for opt in OPTIONS if opt.is_secret)
         return tuple(v for v in values if v)
 
     def summary(self) -> dict[str, Any]:
@@ -655,6 +711,18 @@ class Settings:
             else:
                 out[opt.name] = value
         return out
+
+
+def secret_variables() -> tuple[str, ...]:
+    """Every environment variable a secret option is read from (its ``JUX_*`` name, aliases
+    and Action input): redacted from everything the run prints, before settings are loaded."""
+    names: list[str] = []
+    for opt in OPTIONS:
+        if opt.is_secret:
+            names += [n for n in (opt.env, *opt.aliases) if n]
+            if opt.has_input:
+                names.append(opt.input_env)
+    return tuple(names)
 
 
 #: what a pasted URL may end with beyond the server root (endpoints first: longest match)
@@ -867,7 +935,9 @@ EPILOG = (
     "secrets come from the environment only, never from a flag or the config file: "
     "JUX_API_KEY (the API key, sent as 'Authorization: Bearer'; action input 'api-key'), "
     "JUX_SIGNING_KEY_PASSWORD (the signing key's passphrase; input 'signing-key-password'), "
-    "JUX_CLIENT_KEY_PASSWORD (the client key's passphrase; input 'client-key-password'). "
+    "JUX_CLIENT_KEY_PASSWORD (the client key's passphrase; input 'client-key-password'), "
+    "JUX_GITHUB_TOKEN or GITHUB_TOKEN (the pull-request comment's token; input "
+    "'github-token'), JUX_GITLAB_TOKEN (the merge-request note's token). "
     "Every option can also be set as a JUX_* variable (see the README)."
 )
 
@@ -875,6 +945,8 @@ _SECRET_WORDS = {
     "api-key": "API key",
     "signing-key-password": "signing key's passphrase",
     "client-key-password": "client key's passphrase",
+    "github-token": "GitHub token",
+    "gitlab-token": "GitLab token",
 }
 #: flags people try for the secrets, which exist only as environment variables
 _SECRET_FLAGS = {
@@ -889,6 +961,8 @@ _SECRET_FLAGS = {
     "--client-key-password": "client-key-password",
     "--client-key-passphrase": "client-key-password",
     "--key-password": "client-key-password",
+    "--github-token": "github-token",
+    "--gitlab-token": "gitlab-token",
 }
 
 

@@ -10,6 +10,7 @@ Redirects are never followed; every exchange has a wall-clock limit and answers 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import email.utils
 import functools
 import io
@@ -999,6 +1000,8 @@ class HttpClient:
         self._deadline = deadline
         self._stop = stop
         self._watchdog = _Watchdog()
+        self._query_session: requests.Session | None = None
+        self._query_lock = threading.Lock()
 
     def url_for(self, endpoint: Endpoint) -> str:
         return self._root + endpoint.path
@@ -1128,8 +1131,41 @@ class HttpClient:
         version = data.get("version") if isinstance(data, dict) else None
         return str(version) if version else None
 
+    def get(self, path: str, params: Mapping[str, str], *, limit: float) -> Answer:
+        """``GET`` the server's ``path`` (below its root, e.g. ``/api/v1/test_runs``) once, no
+        retries, no redirects, within ``limit`` seconds (never past the deadline; the stop
+        flag cuts it); the answer whatever its status, its body up to ``ANSWER_LIMIT``.
+        Raises ``SubmitFailedError`` when there is no answer."""
+        with self._query_lock:
+            if self._query_session is None:
+                self._query_session = _new_session(
+                    self._settings,
+                    self._proxy,
+                    self._tls,
+                    _WatchedAdapter(
+                        max_retries=0,
+                        pool_maxsize=max(self._settings.parallel, 1),
+                        ssl_context=self._tls.context,
+                    ),
+                )
+            session = self._query_session
+        url = self._root + path
+        once = dataclasses.replace(self._settings, retries=0)  # messages: one attempt
+        return _get_once(
+            session,
+            url,
+            params,
+            limit=limit,
+            exchange=functools.partial(self._exchange, stop=self._stop),
+            classify=lambda exc: classify_exception(
+                exc, url, once, proxy=self._proxy, tls=self._tls
+            ),
+        )
+
     def close(self) -> None:
         self._session.close()
+        if self._query_session is not None:
+            self._query_session.close()
         self._watchdog.close()
 
 
@@ -1149,6 +1185,181 @@ def build_client(
     tls = build_tls(settings)
     session = _build_session(settings, proxy, tls, deadline=deadline, stop=stop, give_up=give_up)
     return HttpClient(settings, root, session, proxy=proxy, tls=tls, deadline=deadline, stop=stop)
+
+
+def _get_once(
+    session: requests.Session,
+    url: str,
+    params: Mapping[str, str],
+    *,
+    limit: float,
+    exchange: Any,
+    classify: Any,
+) -> Answer:
+    """One GET through ``session`` under the wall-clock ``limit`` (see ``_Exchange``)."""
+    return _request_once(
+        session, "GET", url, params=params, limit=limit, exchange=exchange, classify=classify
+    )
+
+
+def _request_once(
+    session: requests.Session,
+    method: str,
+    url: str,
+    *,
+    limit: float,
+    exchange: Any,
+    classify: Any,
+    params: Mapping[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
+    data: bytes | None = None,
+) -> Answer:
+    if limit <= 0:
+        raise SubmitTimeoutError(f"no time left to ask {_shown_url(url)}")
+    with exchange(limit, f"{_seconds(limit)} s limit") as ex:
+        try:
+            resp = session.request(
+                method,
+                url,
+                params=dict(params) if params else None,
+                headers=dict(headers) if headers else None,
+                data=data,
+                timeout=limit,
+                allow_redirects=False,
+                stream=True,
+            )
+        except (DeadlineExceededError, InterruptedSubmitError, ServerUnavailableError):
+            raise
+        except requests.exceptions.RequestException as exc:
+            raise classify(exc) from None
+        try:
+            content = _read_answer(resp, url)
+        except requests.exceptions.RequestException as exc:
+            if ex.cut is None:
+                raise classify(exc) from None
+            content = b""
+        finally:
+            resp.close()
+        if ex.cut is not None:
+            raise SubmitTimeoutError(f"no answer from {_shown_url(url)} within the {ex.within}")
+    return Answer(
+        resp.status_code, {k.lower(): v for k, v in resp.headers.items()}, content, 1, url
+    )
+
+
+class ApiClient:
+    """Requests to a code-hosting platform's REST API (the pull-request comment): one try
+    each, no redirects, bounded by a wall-clock limit, proxies from the run's environment,
+    CAs from the environment's bundle variables or certifi (``--ca-bundle`` is the Jux
+    server's), no client certificate, no Jux API key. ``auth`` is the one header that carries
+    the platform's token."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        api_root: str,
+        auth: tuple[str, str],
+        *,
+        extra_headers: Mapping[str, str] | None = None,
+        deadline: float | None = None,
+        stop: threading.Event | None = None,
+    ) -> None:
+        self._settings = settings
+        self._root = api_root.rstrip("/")
+        found = _find_proxy(self._root, settings.environ)
+        self._proxy = _parse_proxy(*found) if found is not None else None
+        verify, source = _environment_ca(settings)
+        self._tls = TLSConfig(verify, source)
+        session = requests.Session()
+        session.trust_env = False
+        session.proxies = {"http": self._proxy.url, "https": self._proxy.url} if self._proxy else {}
+        session.verify = verify
+        adapter = _WatchedAdapter(max_retries=0, pool_maxsize=2)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        session.auth = BearerAuth(None)  # no netrc
+        session.headers["User-Agent"] = USER_AGENT
+        session.headers.update(extra_headers or {})
+        session.headers[auth[0]] = auth[1]
+        self._session = session
+        self._deadline = deadline
+        self._stop = stop
+        self._watchdog = _Watchdog()
+
+    @property
+    def root(self) -> str:
+        return self._root
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        limit: float,
+        params: Mapping[str, str] | None = None,
+        json_body: Any = None,
+    ) -> Answer:
+        """``method`` on ``url`` (absolute, on the API's host) once; the answer whatever its
+        status. Raises ``SubmitFailedError`` when there is no answer."""
+        headers = {"Content-Type": "application/json"} if json_body is not None else None
+        data = json.dumps(json_body).encode() if json_body is not None else None
+
+        @contextlib.contextmanager
+        def exchange(limit: float, limit_text: str) -> Iterator[_Exchange]:
+            ex = _Exchange(
+                self._watchdog,
+                limit=limit,
+                limit_text=limit_text,
+                deadline=self._deadline,
+                deadline_text=f"run's deadline (--deadline {self._settings.deadline:g} s)",
+                stop=self._stop,
+            )
+            _ACTIVE.exchange = ex
+            ex.start_attempt()
+            try:
+                yield ex
+            finally:
+                ex.end_attempt()
+                _ACTIVE.exchange = None
+
+        return _request_once(
+            self._session,
+            method,
+            url,
+            limit=limit,
+            exchange=exchange,
+            classify=lambda exc: classify_exception(
+                exc,
+                url,
+                dataclasses.replace(self._settings, retries=0),
+                proxy=self._proxy,
+                tls=self._tls,
+            ),
+            params=params,
+            headers=headers,
+            data=data,
+        )
+
+    def close(self) -> None:
+        self._session.close()
+        self._watchdog.close()
+
+
+def _environment_ca(settings: Settings) -> tuple[str | bool, str]:
+    """The CA bundle for a platform API: the first of ``CA_VARIABLES`` naming an existing
+    path, else certifi's public CAs."""
+    for variable in CA_VARIABLES:
+        value = settings.environ.get(variable, "").strip()
+        if value and (Path(value).is_file() or Path(value).is_dir()):
+            return value, variable
+    return True, "certifi's public CAs"
+
+
+def api_proxy_problems(api_root: str, token: str, settings: Settings) -> list[str]:
+    """``proxy_problems`` for a platform API and its token."""
+    return proxy_problems(
+        api_root, token, settings.environ, allow_insecure=settings.allow_insecure_http
+    )
 
 
 # --- what the user sees ---------------------------------------------------------------------

@@ -292,7 +292,14 @@ def gitlab_environ(workdir: Path, **extra: str) -> dict[str, str]:
     )
 
 
-DOTENV_KEYS = {"JUX_SUBMITTED", "JUX_FAILED", "JUX_INVALID", "JUX_TEST_RUN_IDS"}
+DOTENV_KEYS = {
+    "JUX_SUBMITTED",
+    "JUX_FAILED",
+    "JUX_INVALID",
+    "JUX_NEW_FAILURES",
+    "JUX_FIXED",
+    "JUX_TEST_RUN_IDS",
+}
 
 
 def parse_dotenv(text: str) -> dict[str, str]:

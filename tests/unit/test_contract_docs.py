@@ -23,7 +23,16 @@ ROOT = Path(__file__).resolve().parents[2]
 MAJOR = __version__.split(".")[0]
 IMAGE = f"ghcr.io/jux-tools/submit-action:v{MAJOR}"
 INPUT_OPTIONS = [opt for opt in OPTIONS if opt.has_input]
-OUTPUTS = ["submitted", "failed", "invalid", "test-run-ids", "results-file"]
+OUTPUTS = [
+    "submitted",
+    "failed",
+    "invalid",
+    "test-run-ids",
+    "results-file",
+    "new-failures",
+    "fixed",
+    "comparison-json",
+]
 EXAMPLES = {
     "GitHub": "examples/github/workflow.yml",
     "GitLab": "examples/gitlab/.gitlab-ci.yml",

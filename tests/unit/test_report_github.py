@@ -297,7 +297,17 @@ def test_outputs_golden(update_golden: bool) -> None:
 
 def test_output_values() -> None:
     values = output_values(mixed_summary(), "")
-    assert list(values) == ["submitted", "failed", "invalid", "test-run-ids", "results-file"]
+    assert list(values) == [
+        "submitted",
+        "failed",
+        "invalid",
+        "test-run-ids",
+        "results-file",
+        "new-failures",
+        "fixed",
+        "comparison-json",
+    ]
+    assert values["new-failures"] == values["fixed"] == values["comparison-json"] == ""
     assert values["submitted"] == "2"
     assert values["failed"] == "2"  # rejected + kept in the outbox
     assert values["invalid"] == "1"
@@ -306,7 +316,9 @@ def test_output_values() -> None:
 
 def test_outputs_stay_one_line_each() -> None:
     text = render_outputs(mixed_summary(), "a\nb<<EOF\r\nEOF", delimiter="ghadelimiter_TEST")
-    assert text.splitlines()[-3:] == [
+    lines = text.splitlines()
+    at = lines.index("results-file<<ghadelimiter_TEST")
+    assert lines[at : at + 3] == [
         "results-file<<ghadelimiter_TEST",
         "a\\nb<<EOF\\r\\nEOF",
         "ghadelimiter_TEST",
@@ -342,12 +354,9 @@ def test_mask_values_cover_inline_pem_lines_not_paths(tmp_path: Path) -> None:
         "-----END PRIVATE KEY-----"
     )
     settings = make_settings(tmp_path, JUX_SIGNING_KEY=pem, JUX_SIGNING_KEY_PASSWORD="pass phrase")
-    assert mask_values(settings) == [
-        API_KEY,
-        "pass phrase",
-        "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC",
-        "AbCd",
-    ]
+    assert sorted(mask_values(settings)) == sorted(
+        [API_KEY, "pass phrase", "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC", "AbCd"]
+    )
     settings = make_settings(tmp_path, JUX_SIGNING_KEY="keys/signing.pem")
     assert mask_values(settings) == [API_KEY]
 

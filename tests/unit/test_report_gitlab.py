@@ -80,6 +80,8 @@ def test_dotenv_values() -> None:
         "JUX_SUBMITTED": "2",
         "JUX_FAILED": "2",
         "JUX_INVALID": "1",
+        "JUX_NEW_FAILURES": "",
+        "JUX_FIXED": "",
         "JUX_TEST_RUN_IDS": "run-101,run-102",
     }
 
@@ -102,6 +104,8 @@ def test_dotenv_of_hostile_ids_golden(update_golden: bool) -> None:
         "JUX_SUBMITTED",
         "JUX_FAILED",
         "JUX_INVALID",
+        "JUX_NEW_FAILURES",
+        "JUX_FIXED",
         "JUX_TEST_RUN_IDS",
     ]
     ids = dotenv_values(hostile_summary())["JUX_TEST_RUN_IDS"].split(",")

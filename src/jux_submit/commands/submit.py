@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from jux_submit.classify import REFUSED_NAME
 from jux_submit.combine import prepare_combined_payload
+from jux_submit.compare import compare_run
 from jux_submit.deliver import (
     RESUBMIT_HINT,
     Breaker,
@@ -31,6 +32,7 @@ from jux_submit.interrupt import StopFlag, catch_signals, interrupt_grace, run_a
 from jux_submit.journal import Journal
 from jux_submit.models import (
     CIContext,
+    Comparison,
     Counts,
     FileError,
     FileResult,
@@ -53,10 +55,11 @@ from jux_submit.prepare import (
     resolve_context,
 )
 from jux_submit.redact import Redactor
-from jux_submit.settings import Mode
+from jux_submit.settings import Compare, Mode
 from jux_submit.validate import Validated
 
 if TYPE_CHECKING:
+    from jux_submit.client import QueryClient
     from jux_submit.enrich import Metadata
     from jux_submit.settings import Settings
 
@@ -195,6 +198,11 @@ def run_submit(settings: Settings) -> RunSummary:
             older = _send_earlier_entries(usable, earlier, delivery, stop)
             written = {Path(p).stem for p in usable.written.values()}
             pending_earlier = len({e.stem for e in usable.pending()} & earlier - written)
+        comparison = None
+        if settings.compare is Compare.AUTO and not stop.is_set():
+            comparison = _compare(
+                client, settings, context, discovery.files, results, deadline=deadline
+            )
     notes: tuple[str, ...] = ()
     if breaker.event.is_set():
         not_sent = sum(1 for r in results if r.error is not None and r.error.kind == "not-sent")
@@ -212,8 +220,31 @@ def run_submit(settings: Settings) -> RunSummary:
             pending_earlier=pending_earlier,
             notes=notes,
             earlier=older,
+            comparison=comparison,
         )
     )
+
+
+def _compare(
+    client: QueryClient,
+    settings: Settings,
+    context: CIContext,
+    files: tuple[ReportFile, ...],
+    results: tuple[FileResult, ...],
+    *,
+    deadline: float,
+) -> Comparison:
+    """This run's accepted reports (sent now or already accepted) against the base run."""
+    landed = (Status.SUBMITTED, Status.SKIPPED)
+    if any(not r.is_file and r.status in landed for r in results):
+        sources: tuple[ReportFile, ...] = files  # a combined submission stands for them all
+    else:
+        accepted = {r.path for r in results if r.status in landed}
+        sources = tuple(f for f in files if f.relpath in accepted)
+    own = [r.test_run_id for r in results if r.test_run_id]
+    comparison = compare_run(client, settings, context, sources, own, deadline=deadline)
+    log.debug("%s", comparison.note)  # the summary shows it
+    return comparison
 
 
 def warn_if_unlabelled(context: CIContext) -> None:

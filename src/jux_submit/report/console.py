@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from jux_submit.models import CIContext, FileResult, RunSummary, Status
+from jux_submit.report.changes import console_lines
 from jux_submit.report.escape import escape_console as esc
 from jux_submit.report.escape import guard_line
 
@@ -136,6 +137,7 @@ def render_text(summary: RunSummary, *, verbose: bool = False, quiet: bool = Fal
         f"{t.tests} tests, {t.failures} failed, {t.errors} errors, {t.skipped} skipped"
         + (" (dry run: nothing was sent)" if summary.dry_run else "")
     )
+    lines.extend(console_lines(summary.comparison))
     if summary.interrupted:
         lines.append("interrupted: reports not yet accepted were kept in the outbox")
     return "\n".join(guard_line(line) for line in "\n".join(lines).split("\n")) + "\n"

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from jux_submit.models import FileResult, RunSummary, Status
+from jux_submit.report.changes import format_test_run_url, markdown_section
 from jux_submit.report.escape import (
     escape_command_data,
     escape_link_destination,
@@ -25,9 +26,8 @@ from jux_submit.report.escape import (
     format_code_span,
     format_command,
     format_outputs,
-    quote_path_segment,
 )
-from jux_submit.report.files import append_text
+from jux_submit.report.files import append_text, replace_file
 
 if TYPE_CHECKING:
     from jux_submit.settings import Settings
@@ -126,17 +126,6 @@ def render_annotations(
 # --- job summary ---------------------------------------------------------------------------
 
 
-def format_test_run_url(server_root: str | None, test_run_id: str) -> str | None:
-    """The web page of a test run: ``{server_root}/test_runs/{id}``.
-
-    Assumption: the Jux web UI serves test runs at ``/test_runs/<id>`` under the server root
-    (the API lives under ``/api/v1`` of the same root).
-    """
-    if not server_root:
-        return None
-    return f"{server_root.rstrip('/')}/test_runs/{quote_path_segment(test_run_id)}"
-
-
 def _headline(summary: RunSummary) -> str:
     parts: list[str] = []
     for status, word in (
@@ -203,6 +192,7 @@ def render_step_summary(summary: RunSummary, max_bytes: int = MAX_SUMMARY_BYTES)
         head += [f"No JUnit XML report matched {patterns}.", ""]
     if summary.interrupted:
         head += ["The run was interrupted; the reports below were handled before it stopped.", ""]
+    head += markdown_section(summary.comparison, server_root)
 
     table_head = [
         "| Report | Status | Tests | Failures | Errors | Skipped | Test run |",
@@ -273,43 +263,67 @@ def render_step_summary(summary: RunSummary, max_bytes: int = MAX_SUMMARY_BYTES)
 # --- step outputs --------------------------------------------------------------------------
 
 
-def output_values(summary: RunSummary, results_file: str) -> dict[str, str]:
-    """The Action's outputs, in declaration order (see action.yml)."""
+#: a comparison whose compact JSON is longer goes to a file, and the output is its path
+COMPARISON_INLINE = 16 * 1024
+COMPARISON_FILE = "jux-comparison.json"
+
+
+def comparison_json(summary: RunSummary) -> str:
+    """The comparison as compact JSON (empty without one)."""
+    if summary.comparison is None:
+        return ""
+    return json.dumps(summary.comparison.to_dict(), separators=(",", ":"), ensure_ascii=False)
+
+
+def output_values(
+    summary: RunSummary, results_file: str, comparison_file: str | None = None
+) -> dict[str, str]:
+    """The Action's outputs, in declaration order (see action.yml). ``comparison_file``: the
+    path the comparison was written to, when too big for an output."""
     failed = summary.count(Status.FAILED) + summary.count(Status.REJECTED)
+    c = summary.comparison
+    compared = c is not None and c.is_compared
+    text = comparison_json(summary)
     return {
         "submitted": str(summary.count(Status.SUBMITTED)),
         "failed": str(failed),
         "invalid": str(summary.count(Status.INVALID)),
         "test-run-ids": json.dumps(list(summary.test_run_ids)),
         "results-file": results_file,
+        "new-failures": str(len(c.new_failures)) if c is not None and compared else "",
+        "fixed": str(len(c.fixed)) if c is not None and compared else "",
+        "comparison-json": comparison_file
+        if comparison_file is not None
+        else (text if len(text) <= COMPARISON_INLINE else ""),
     }
 
 
-def render_outputs(summary: RunSummary, results_file: str, delimiter: str = "") -> str:
+def render_outputs(
+    summary: RunSummary,
+    results_file: str,
+    delimiter: str = "",
+    *,
+    comparison_file: str | None = None,
+) -> str:
     """``GITHUB_OUTPUT`` text using the ``name<<DELIMITER`` syntax for every output.
 
     The writer leaves the delimiter random; tests pass a fixed one (see ``format_outputs``).
     """
-    return format_outputs(output_values(summary, results_file), delimiter)
+    return format_outputs(
+        output_values(summary, results_file, comparison_file=comparison_file), delimiter
+    )
 
 
 # --- writer --------------------------------------------------------------------------------
 
 
 def mask_values(settings: Settings) -> list[str]:
-    """Every value to ``::add-mask::``: the API key, the signing and client-key passphrases,
-    and each line of a PEM signing key given inline (the runner masks line by line)."""
+    """Every value to ``::add-mask::``: each secret of the run (``Settings.secrets``), a PEM
+    signing key given inline line by line (the runner masks line by line); a signing key given
+    as a file path is not a secret."""
     values: list[str] = []
-    secrets = (
-        settings.api_key,
-        settings.signing_key_password,
-        settings.client_key_password,
-        settings.signing_key,
-    )
-    for secret in secrets:
-        if not secret:
-            continue
-        if secret is settings.signing_key and "-----BEGIN" not in secret:
+    for secret in settings.secrets:
+        if secret == settings.signing_key and "-----BEGIN" not in secret:
             continue  # a file path, not the key itself
         lines = [line.strip() for line in secret.splitlines() if line.strip()]
         values += [line for line in lines if not line.startswith("-----")]
@@ -408,7 +422,30 @@ class GithubReporter:
         results = relative_to_workspace(Path(results_file), self.environ) if results_file else ""
         results = self.redact(results)
         self._append("GITHUB_STEP_SUMMARY", render_step_summary(summary) + "\n")
-        self._append("GITHUB_OUTPUT", render_outputs(summary, results))
+        comparison_file = self._write_big_comparison(summary, results_file)
+        self._append(
+            "GITHUB_OUTPUT", render_outputs(summary, results, comparison_file=comparison_file)
+        )
+
+    def _write_big_comparison(self, summary: RunSummary, results_file: str | None) -> str | None:
+        """A comparison too big for a step output goes to ``jux-comparison.json`` beside the
+        results file (else in ``RUNNER_TEMP``); the output is then its path."""
+        text = comparison_json(summary)
+        if len(text) <= COMPARISON_INLINE:
+            return None
+        folder = Path(results_file).parent if results_file else None
+        if folder is None and self.environ.get("RUNNER_TEMP", "").strip():
+            folder = Path(self.environ["RUNNER_TEMP"].strip())
+        if folder is None:
+            LOG.warning("the comparison is too big for a step output and RUNNER_TEMP is not set")
+            return ""
+        path = folder / COMPARISON_FILE
+        try:
+            replace_file(path, self.redact(text) + "\n")
+        except OSError as exc:
+            LOG.warning("could not write %s: %s", path, exc.strerror or exc)
+            return ""
+        return self.redact(relative_to_workspace(path, self.environ))
 
     def _append(self, variable: str, text: str) -> None:
         target = self.environ.get(variable, "").strip()

@@ -71,8 +71,14 @@ def dotenv_values(summary: RunSummary) -> dict[str, str]:
         "JUX_SUBMITTED": str(summary.count(Status.SUBMITTED)),
         "JUX_FAILED": str(failed),
         "JUX_INVALID": str(summary.count(Status.INVALID)),
+        "JUX_NEW_FAILURES": "",
+        "JUX_FIXED": "",
         "JUX_TEST_RUN_IDS": "",
     }
+    c = summary.comparison
+    if c is not None and c.is_compared:  # empty: not compared (off, no base, unavailable)
+        values["JUX_NEW_FAILURES"] = str(len(c.new_failures))
+        values["JUX_FIXED"] = str(len(c.fixed))
     flag_line = "JUX_TEST_RUN_IDS_TRUNCATED=true\n"
     budget = MAX_DOTENV_BYTES - len(format_dotenv(values)) - len(flag_line)
     ids: list[str] = []

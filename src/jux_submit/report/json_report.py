@@ -8,6 +8,7 @@ from typing import Any
 
 from jux_submit import __version__
 from jux_submit.models import FileResult, RunSummary, Status
+from jux_submit.report.changes import format_test_run_url
 from jux_submit.report.escape import guard_json_text
 from jux_submit.settings import Settings
 
@@ -87,7 +88,18 @@ def summary_to_dict(summary: RunSummary, settings: Settings) -> dict[str, Any]:
         "pending_earlier": summary.pending_earlier,
         "pending_after": summary.pending_after,
         "duration": round(summary.duration, 4),
+        "comparison": _comparison(summary),
     }
+
+
+def _comparison(summary: RunSummary) -> dict[str, Any] | None:
+    c = summary.comparison
+    if c is None:
+        return None
+    out = c.to_dict()
+    run = c.base_run_id
+    out["base_url"] = format_test_run_url(summary.server_root, run) if run else None
+    return out
 
 
 def strict_json_value(value: Any) -> Any:
