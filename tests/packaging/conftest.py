@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import os
 import shutil
 import signal
@@ -19,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import run_cli
+from tests.integration.test_compare import write_report
 from tests.jux_server import JuxServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,6 +38,11 @@ BASE_IMAGE = "docker.io/library/python:3.12-slim"
 LOCAL_IMAGE = "localhost/jux-submit:packaging-test"
 RELEASE_IMAGE = "ghcr.io/jux-tools/submit-action:v1"
 API_KEY = "jux_test_key_8c1f5a7e93d2"
+#: the comparison checks: the base branch (main) failed test_a and test_b; the pull/merge
+#: request's own report (written by its workflow/pipeline) fixes test_a, still fails test_b
+#: and fails test_c anew
+BASE_TESTS = {"test_a": "failed", "test_b": "error", "test_c": "passed"}
+BASE_SHA = "a" * 40
 LOCK = Path("/tmp/jux-packaging-image.lock")
 #: what a throw-away checkout holds (the CI files, the examples, and what pip needs)
 SAMPLE_FILES = (
@@ -260,3 +268,20 @@ def cleanup_containers(podman: str, label_or_prefix: str) -> None:
     mine = [v for v in volumes if v.startswith(label_or_prefix)]
     if mine:
         run([podman, "volume", "rm", "-f", *mine], check=False)
+
+
+def submit_base_run(server: JuxServer, workdir: Path, env: Mapping[str, str]) -> str:
+    """Submit the base branch's run (``BASE_TESTS``, suite Cart) in-process with the CI
+    variables ``env``; returns its test run id."""
+    write_report(workdir / "reports" / "cart.xml", BASE_TESTS)
+    environ = {**env, "JUX_API_URL": server.url, "JUX_API_KEY": API_KEY}
+    done = run_cli(["reports/*.xml"], environ, cwd=workdir)
+    assert done.code == 0, done.output
+    assert len(server.runs) == 1, done.output
+    return server.runs[0].test_run_id
+
+
+def comment_marker(project: str) -> str:
+    """The hidden first line of the change comment: the project named by a digest."""
+    digest = hashlib.sha256(project.encode()).hexdigest()[:16]
+    return f"<!-- jux-submit:changes project={digest} -->"
