@@ -287,11 +287,18 @@ def _line_start_indent(data: bytes, index: int) -> bytes:
 
 
 def splice_properties(
-    data: bytes, add: Sequence[tuple[str, str]], remove: frozenset[str], encoding: str
+    data: bytes,
+    add: Sequence[tuple[str, str]],
+    remove: frozenset[str],
+    encoding: str,
+    *,
+    has_properties: bool = True,
 ) -> Splice:
     """Plan the edit of the first suite's properties inside ``data`` (a prefix of the file).
 
     Raises ``_NeedMoreError`` when ``data`` ends too early: the caller reads more and retries.
+    With ``has_properties`` False the suite's children are not searched (the caller knows
+    there is no ``<properties>``): the block goes right after the start tag.
     """
     pos = 0
     while True:
@@ -331,6 +338,16 @@ def splice_properties(
     # Look through the suite's direct children for <properties>.
     pos = tag.end
     first_child: _Tag | None = None
+    if not has_properties:
+        if not add:
+            return Splice(b"", 0)
+        try:  # indent like the first child when it is within reach
+            first_child = _next_tag(data, pos)
+        except _NeedMoreError:
+            first_child = None
+        if first_child is not None and first_child.kind != "end":
+            child_indent = _line_start_indent(data, first_child.start) or child_indent
+        return Splice(data[: tag.end] + _properties_block(add, child_indent, render), tag.end)
     while True:
         child = _next_tag(data, pos)
         if child.kind == "end":  # end of the suite: no <properties>
@@ -344,16 +361,23 @@ def splice_properties(
         return Splice(b"", 0)
     if first_child is not None:
         child_indent = _line_start_indent(data, first_child.start) or child_indent
-    block = (
+    return Splice(data[: tag.end] + _properties_block(add, child_indent, render), tag.end)
+
+
+def _properties_block(
+    add: Sequence[tuple[str, str]],
+    indent: bytes,
+    render: Callable[[Sequence[tuple[str, str]], bytes], bytes],
+) -> bytes:
+    return (
         b"\n"
-        + child_indent
+        + indent
         + b"<properties>"
-        + render(add, child_indent + b"  ")
+        + render(add, indent + b"  ")
         + b"\n"
-        + child_indent
+        + indent
         + b"</properties>"
     )
-    return Splice(data[: tag.end] + block, tag.end)
 
 
 EMPTY_SUITE_NAME = "(no test suites)"
@@ -504,8 +528,13 @@ def enrich_file(
     encoding: str,
     *,
     content: bytes | None = None,
+    has_properties: bool = True,
 ) -> Splice:
     """Compute the splice for the report at ``path``, reading as little of it as needed.
+
+    ``has_properties`` False (validation saw the whole first suite without a
+    ``<properties>`` child) lets the splice stop at the suite's start tag: a 200 MB suite is
+    then read only up to there, instead of to its end to learn that there is none.
 
     ``content`` is the whole file when the caller has already read it (a small report): the
     file is then not opened again. For encodings that are not ASCII-compatible (UTF-16/32)
@@ -535,7 +564,7 @@ def enrich_file(
             handle.seek(0)
             data = handle.read(chunk)
             try:
-                return splice_properties(data, add, remove, encoding)
+                return splice_properties(data, add, remove, encoding, has_properties=has_properties)
             except _NeedMoreError:
                 if len(data) >= size or chunk >= size:
                     raise ValueError(f"{path}: first <testsuite> not found") from None

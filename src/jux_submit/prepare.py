@@ -334,7 +334,15 @@ def prepare_payload(
         warnings: tuple[str, ...] = (SIGNED_WARNING, *checked.warnings, *decision.warnings)
     else:
         add, remove = plan_properties(checked.first_suite_properties, metadata, file.relpath)
-        splice = enrich_file(file.path, file.size, add, remove, report.encoding, content=content)
+        splice = enrich_file(
+            file.path,
+            file.size,
+            add,
+            remove,
+            report.encoding,
+            content=content,
+            has_properties=checked.first_suite_has_properties,
+        )
         warnings = (*checked.warnings, *decision.warnings)
     if decision.mode is PayloadMode.PACKAGE:
         if content is not None:

@@ -127,3 +127,11 @@ def test_gitlab_pages_follow_x_next_page_only_forwards() -> None:
         assert (
             _next_page(Answer(200, {"x-next-page": value}, b"[]", 1, url), target, url, 1) is None
         )
+
+
+def test_quiet_console_shows_only_new_failures() -> None:
+    missing = Comparison(ComparisonStatus.UNAVAILABLE, "no comparison: the server has no query API")
+    assert console_lines(missing) == ["no comparison: the server has no query API"]
+    assert console_lines(missing, quiet=True) == []
+    assert console_lines(comparison(0, 3), quiet=True) == []
+    assert console_lines(comparison(1), quiet=True)[0] == "new failure: S › pkg.S › test_0"

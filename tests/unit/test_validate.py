@@ -181,3 +181,59 @@ def test_streaming_path_gives_the_same_answer(path: Path, monkeypatch: pytest.Mo
     else:
         assert isinstance(streamed, ValidationProblem)
         assert streamed.message.split(":")[0] == in_memory.message.split(":")[0]
+
+
+# --- junitparser stays the reference for the number rules ---------------------------------
+
+_NUMBER_SAMPLES = (
+    "3",
+    " 3 ",
+    "+3",
+    "-1",
+    "1_000",
+    "٣",
+    "3.0",
+    "1e3",
+    "",
+    " ",
+    "x",
+    "0x1f",
+    "3 4",
+    "1,000",
+    "1,5",
+    "2.5",
+    ".5",
+    "nan",
+    "inf",
+    "-inf",
+    "1e400",
+    "१२",
+    "0",
+    "00",
+    "½",
+)
+
+
+@pytest.mark.parametrize("attr", ["tests", "failures", "errors", "skipped", "time"])
+@pytest.mark.parametrize("raw", _NUMBER_SAMPLES)
+def test_number_rules_match_junitparser(attr: str, raw: str) -> None:
+    from junitparser import JUnitXml, TestSuite
+    from lxml import etree as lxml_etree
+
+    from jux_submit.validate import _BadNumberError, _read_numbers
+
+    for tag, wrapper in (("testsuite", TestSuite), ("testsuites", JUnitXml)):
+        elem = lxml_etree.Element(tag)
+        elem.set(attr, raw)
+        try:
+            if raw.strip():
+                getattr(wrapper.fromelem(elem), attr)
+            reference_ok = True
+        except (ValueError, TypeError):
+            reference_ok = False
+        try:
+            _read_numbers(elem)
+            ours_ok = True
+        except _BadNumberError:
+            ours_ok = False
+        assert ours_ok == reference_ok, (tag, attr, raw)

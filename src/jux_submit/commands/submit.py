@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING
 
 from jux_submit.classify import REFUSED_NAME
 from jux_submit.combine import prepare_combined_payload
-from jux_submit.compare import compare_run
 from jux_submit.deliver import (
     RESUBMIT_HINT,
     Breaker,
@@ -241,6 +240,8 @@ def _compare(
     else:
         accepted = {r.path for r in results if r.status in landed}
         sources = tuple(f for f in files if f.relpath in accepted)
+    from jux_submit.compare import compare_run  # lxml iterparse and a thread pool: only here
+
     own = [r.test_run_id for r in results if r.test_run_id]
     comparison = compare_run(client, settings, context, sources, own, deadline=deadline)
     log.debug("%s", comparison.note)  # the summary shows it

@@ -72,9 +72,12 @@ def base_text(c: Comparison) -> str:
 # --- console ------------------------------------------------------------------------------
 
 
-def console_lines(c: Comparison | None, *, listed: int = CONSOLE_LISTED) -> list[str]:
-    """One line per new failure (at most ``listed``, then "and N more"), then the total."""
-    if c is None:
+def console_lines(
+    c: Comparison | None, *, listed: int = CONSOLE_LISTED, quiet: bool = False
+) -> list[str]:
+    """One line per new failure (at most ``listed``, then "and N more"), then the total;
+    ``quiet``: only when there are new failures (no note about a missing comparison)."""
+    if c is None or (quiet and not c.new_failures):
         return []
     if not c.is_compared:
         return [escape_console(c.note)]

@@ -137,7 +137,7 @@ def render_text(summary: RunSummary, *, verbose: bool = False, quiet: bool = Fal
         f"{t.tests} tests, {t.failures} failed, {t.errors} errors, {t.skipped} skipped"
         + (" (dry run: nothing was sent)" if summary.dry_run else "")
     )
-    lines.extend(console_lines(summary.comparison))
+    lines.extend(console_lines(summary.comparison, quiet=quiet))
     if summary.interrupted:
         lines.append("interrupted: reports not yet accepted were kept in the outbox")
     return "\n".join(guard_line(line) for line in "\n".join(lines).split("\n")) + "\n"

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import re
-import uuid
 from collections.abc import Callable, Mapping
 from urllib.parse import quote
 
@@ -204,6 +203,8 @@ def format_outputs(values: Mapping[str, str], delimiter: str = "") -> str:
     toolkit's form) and drawn again in the unlikely case a value contains it. A fixed
     ``delimiter`` (tests) that occurs in a value raises ``ValueError``.
     """
+    import uuid  # only where outputs are written
+
     lines = {name: escape_output_value(value) for name, value in values.items()}
     chosen = delimiter or f"ghadelimiter_{uuid.uuid4()}"
     while any(chosen in value for value in lines.values()):
