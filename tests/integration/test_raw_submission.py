@@ -602,3 +602,23 @@ def test_a_run_without_branch_or_commit_warns_once(jux_server: JuxServer, tmp_pa
         make_environ(JUX_BRANCH="main", JUX_COMMIT_SHA="a" * 40),
     )
     assert "was detected" not in labelled.stderr
+
+
+def test_a_streamed_report_without_properties_gets_them_after_the_suite_tag(
+    jux_server: JuxServer, workdir: Path
+) -> None:
+    """A large report (streamed from disk) whose first suite has no <properties>: the block
+    goes right after the suite's start tag, and every byte after it is the file's."""
+    case = b'  <testcase classname="pkg.Big" name="t%06d"><system-out>%s</system-out></testcase>\n'
+    head = b'<?xml version="1.0" encoding="UTF-8"?>\n<testsuite name="Big" tests="9000">\n'
+    body = b"".join(case % (i, b"y" * 900) for i in range(9000)) + b"</testsuite>\n"
+    (workdir / "big.xml").write_bytes(head + body)
+    result = run_cli(
+        ["--api-url", jux_server.url, "--project", "big", "big.xml"], make_environ(), cwd=workdir
+    )
+    assert result.code == 0, result.output
+    (stored,) = jux_server.runs
+    assert stored.counts["test_count"] == 9000 and stored.properties["project"] == "big"
+    sent = stored.body
+    assert sent.startswith(head[:-1] + b"\n  <properties>")
+    assert sent.endswith(body) and len(sent) > len(head + body)
