@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import socket
 import subprocess
@@ -413,7 +414,9 @@ def test_timeout_names_the_current_value(jux_server: JuxServer, workdir: Path) -
     )
     entry = json.loads(result.stdout)["files"][0]
     assert entry["error"]["kind"] == "timeout"
-    assert "within 0.5 s" in entry["error"]["message"]
+    # urllib3's read timeout ("within 0.5 s") or the watchdog's wall-clock limit ("within the
+    # 0.5 s limit per attempt (--timeout)"), whichever fires first on a loaded machine
+    assert re.search(r"within (the )?0\.5 s\b", entry["error"]["message"])
 
 
 def test_version_check(workdir: Path) -> None:
