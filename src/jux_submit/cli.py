@@ -248,7 +248,7 @@ def _send(settings: Settings, out: TextIO, redact: Redactor) -> int:
             summary = run_submit(settings)
             if summary.no_reports:
                 _warn_no_reports(settings)
-        if settings.command is Command.SUBMIT:
+        if settings.command is Command.SUBMIT and settings.pr_comment.value != "off":
             from jux_submit.commands.review import publish_comment
 
             publish_comment(summary, settings, redact)  # its outcome is one log line

@@ -1,10 +1,10 @@
-"""HTTP: the one place that imports requests and urllib3.
+"""HTTP: the one place that imports urllib3.
 
 ``build_client`` makes the single client (retry policy, timeouts, User-Agent, auth, proxy), an
 ``HttpClient`` implementing ``client.Client``: ``post`` hands back the final answer, or raises a
 ``SubmitFailedError`` for failures that never produced one (refused, DNS, TLS, timeout).
 Redirects are never followed; every exchange has a wall-clock limit and answers are read up to
-``ANSWER_LIMIT``. No requests or urllib3 type leaves this module.
+``ANSWER_LIMIT``. No urllib3 type leaves this module.
 """
 
 from __future__ import annotations
@@ -28,10 +28,9 @@ from dataclasses import dataclass
 from http.client import HTTPException
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urlencode, urlsplit
 
-import requests
-from requests.adapters import HTTPAdapter
+from urllib3 import PoolManager, ProxyManager, Timeout
 from urllib3.connection import HTTPConnection
 from urllib3.connectionpool import HTTPConnectionPool
 from urllib3.exceptions import (
@@ -40,8 +39,11 @@ from urllib3.exceptions import (
     MaxRetryError,
     NameResolutionError,
     NewConnectionError,
+    ProxyError,
     ReadTimeoutError,
+    SSLError,
 )
+from urllib3.util import make_headers
 from urllib3.util.retry import Retry
 from urllib3.util.ssl_ import create_urllib3_context
 
@@ -60,7 +62,6 @@ from jux_submit.errors import (
 from jux_submit.redact import Redactor
 
 if TYPE_CHECKING:
-    from urllib3.poolmanager import PoolManager
     from urllib3.response import BaseHTTPResponse
 
     from jux_submit.models import Endpoint
@@ -88,8 +89,8 @@ CLIENT_CERT_OPTIONS = (
     "--client-cert / JUX_CLIENT_CERT and --client-key / JUX_CLIENT_KEY (inputs 'client-cert', "
     "'client-key'; an encrypted key's passphrase in JUX_CLIENT_KEY_PASSWORD)"
 )
-#: where the CA bundle comes from without ``--ca-bundle``, in this order: requests' own
-#: variables (what it reads with ``trust_env``), then OpenSSL's; else certifi's public CAs
+#: where the CA bundle comes from without ``--ca-bundle``, in this order: the variables
+#: requests and curl read, then OpenSSL's; else certifi's public CAs
 CA_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR")
 
 
@@ -555,34 +556,10 @@ def _watch_pools(manager: PoolManager) -> None:
     }
 
 
-class _WatchedAdapter(HTTPAdapter):
-    """requests' adapter over watched pools, direct or through a proxy; with ``ssl_context``
-    (the client certificate of mutual TLS) every TLS connection to the server uses it. The
-    proxy's own TLS (an ``https://`` proxy) never does: urllib3 keeps that one apart."""
-
-    def __init__(self, *args: Any, ssl_context: ssl.SSLContext | None = None, **kwargs: Any):
-        self._ssl_context = ssl_context  # before super(): it calls init_poolmanager
-        super().__init__(*args, **kwargs)
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        if self._ssl_context is not None:
-            kwargs["ssl_context"] = self._ssl_context
-        super().init_poolmanager(*args, **kwargs)
-        _watch_pools(self.poolmanager)
-
-    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
-        if self._ssl_context is not None:
-            proxy_kwargs["ssl_context"] = self._ssl_context
-        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
-        _watch_pools(manager)
-        return manager
-
-
 # --- proxies --------------------------------------------------------------------------------
 #
 # The run's environment is ``settings.environ`` (what the CLI was given), never ``os.environ``:
-# requests' own reading of the environment (``trust_env``) is off, and the proxy and CA bundle
-# are taken from ``settings.environ`` here, once, the same way urllib and curl read them
+# the proxy and CA bundle are taken from it here, once, the same way urllib and curl read them
 # (lower-case names first; ``HTTP_PROXY`` ignored under CGI, "httpoxy"). The client talks to
 # one server, so one proxy (or none) is chosen for it when it is built.
 
@@ -761,19 +738,18 @@ def _check_proxy(settings: Settings, root: str) -> Proxy | None:
 
 # --- TLS ------------------------------------------------------------------------------------
 #
-# Mutual TLS: requests takes a client certificate and key as file paths only, with no
-# passphrase. Rather than decrypting the key into a temporary file (the key in clear on disk,
+# Mutual TLS: rather than decrypting the key into a temporary file (the key in clear on disk,
 # to be removed on every way out), the client builds one ``ssl.SSLContext`` and loads the
 # chain into it with ``load_cert_chain(..., password=...)``: the decrypted key lives only in
-# OpenSSL's memory, a wrong passphrase is found once, before any request, and the adapter hands
-# the context to every pool (direct, proxied, the version probe). The passphrase is given as a
+# OpenSSL's memory, a wrong passphrase is found once, before any request, and the pool
+# manager hands the context to every pool (direct, proxied, the version probe). The passphrase is given as a
 # callable: without one OpenSSL would ask for it on the terminal.
 
 
 @dataclass(frozen=True)
 class TLSConfig:
-    """How the client checks the server (``verify``, as requests takes it: a bundle path, or
-    True for certifi's CAs) and the context holding the client certificate, if any."""
+    """How the client checks the server (``verify``: a bundle file or folder, or True for
+    certifi's CAs) and the context holding the client certificate, if any."""
 
     verify: str | bool
     source: str  # where ``verify`` comes from, for messages
@@ -787,7 +763,7 @@ class TLSConfig:
 def _ca_bundle(settings: Settings) -> tuple[str | bool, str]:
     """(verify, source): ``--ca-bundle``, else the first of ``CA_VARIABLES`` set in the run's
     environment, else True (certifi). Raises ``ConfigError`` for a variable naming a path that
-    does not exist (requests would only fail on the first request, with an ``OSError``)."""
+    does not exist (the first request would only fail with an ``OSError``)."""
     if settings.ca_bundle is not None:
         return str(settings.ca_bundle), CA_OPTION.split(" / ", 1)[0]
     for variable in CA_VARIABLES:
@@ -864,44 +840,85 @@ def build_tls(settings: Settings) -> TLSConfig:
 
 
 # --- the client -----------------------------------------------------------------------------
+#
+# urllib3 directly: requests added about 210 µs of preparation per request on top of urllib3
+# (settings merged, hooks, cookies, auth, a response object) and 20–25 ms of start-up, for
+# nothing this client uses (benchmarks/RESULTS.md). What requests did for the client is done
+# here, each piece once: the proxy and CA bundle come from ``settings.environ`` (above), the
+# proxy's credentials go in ``Proxy-Authorization`` (or to the SOCKS handshake), bodies from
+# disk carry their ``Content-Length`` (urllib3 would otherwise send them chunked), and no
+# ``~/.netrc`` is ever read (urllib3 has no such thing).
 
 
-def _new_session(
-    settings: Settings, proxy: Proxy | None, tls: TLSConfig, adapter: HTTPAdapter
-) -> requests.Session:
-    """A session over ``adapter`` with the User-Agent, auth, proxy and CA bundle of the run."""
-    session = requests.Session()
-    session.trust_env = False  # the environment is settings.environ, read once (above)
-    session.proxies = {"http": proxy.url, "https": proxy.url} if proxy is not None else {}
-    # with a client context too: requests hands this bundle to urllib3, which loads it there
-    session.verify = tls.verify
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    session.headers["User-Agent"] = USER_AGENT
-    session.headers["Accept"] = "application/json"
-    # set even without a key: with no session auth, requests would take credentials from
-    # ~/.netrc and send them as Basic auth, replacing (or adding) an Authorization header
-    session.auth = BearerAuth(settings.api_key)
-    return session
+def _pool_kwargs(tls: TLSConfig, maxsize: int) -> dict[str, Any]:
+    """urllib3's pool arguments for the TLS settings: the CA bundle (a file or a folder, or
+    certifi's) and the context holding the client certificate."""
+    kwargs: dict[str, Any] = {"maxsize": maxsize, "block": False, "cert_reqs": "CERT_REQUIRED"}
+    if tls.context is not None:
+        kwargs["ssl_context"] = tls.context
+    verify = tls.verify
+    if verify is True or verify is False:
+        import certifi
+
+        kwargs["ca_certs"] = certifi.where()
+    elif Path(verify).is_dir():
+        kwargs["ca_cert_dir"] = verify
+    else:
+        kwargs["ca_certs"] = verify
+    return kwargs
 
 
-def _build_session(
+def _manager(proxy: Proxy | None, tls: TLSConfig, *, maxsize: int) -> PoolManager:
+    """The pool manager for the run's proxy (or none), its pools watched (see above)."""
+    kwargs = _pool_kwargs(tls, maxsize)
+    manager: PoolManager
+    if proxy is None:
+        manager = PoolManager(num_pools=4, **kwargs)
+    elif proxy.scheme.startswith("socks"):
+        try:
+            from urllib3.contrib.socks import SOCKSProxyManager
+        except ImportError:  # urllib3's SOCKS support needs PySocks
+            raise ConfigError(
+                f"invalid configuration:\n  {proxy.variable}: a SOCKS proxy ({proxy.shown}) "
+                "needs the PySocks package (pip install 'urllib3[socks]')",
+                hint="install PySocks, or use an http:// or https:// proxy; nothing was sent",
+            ) from None
+        user, _, password = (
+            unquote(proxy.userinfo).partition(":") if proxy.userinfo else ("", "", "")
+        )
+        manager = SOCKSProxyManager(
+            _without_userinfo(proxy.url),
+            username=user or None,
+            password=password or None,
+            num_pools=4,
+            **kwargs,
+        )
+    else:
+        headers = make_headers(proxy_basic_auth=unquote(proxy.userinfo)) if proxy.userinfo else None
+        manager = ProxyManager(
+            _without_userinfo(proxy.url), proxy_headers=headers, num_pools=4, **kwargs
+        )
+    _watch_pools(manager)
+    return manager
+
+
+def _without_userinfo(url: str) -> str:
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+
+
+def _retry_policy(
     settings: Settings,
-    proxy: Proxy | None,
-    tls: TLSConfig,
     *,
     deadline: float | None,
     stop: threading.Event | None,
     give_up: threading.Event | None,
-) -> requests.Session:
-    """The session behind the client: retry policy, pool sized for ``parallel``, User-Agent
-    and auth.
-
-    With ``trust_env`` off, requests no longer scans every environment variable per request
-    (that doubled the client's CPU time per request in a CI-sized environment, which the
-    per-URL cache this replaces was for: benchmarks/RESULTS.md).
-    """
-    retry = JuxRetry(
+) -> JuxRetry:
+    """The retry policy of submissions (CONTRACT.md): connection failures, 429 and 5xx, with
+    backoff and ``Retry-After``, within the deadline; never a redirect."""
+    return JuxRetry(
         total=settings.retries,
         connect=settings.retries,
         read=settings.retries,
@@ -920,39 +937,22 @@ def _build_session(
         stop=stop,
         give_up=give_up,
     )
-    adapter = _WatchedAdapter(
-        max_retries=retry,
-        pool_connections=1,
-        pool_maxsize=max(settings.parallel, 1),
-        pool_block=False,
-        ssl_context=tls.context,
-    )
-    return _new_session(settings, proxy, tls, adapter)
 
 
-class BearerAuth(requests.auth.AuthBase):
-    """``Authorization: Bearer <key>`` when a key is set; nothing (and no netrc) otherwise."""
-
-    def __init__(self, key: str | None) -> None:
-        self._key = key
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        if self._key:
-            request.headers["Authorization"] = f"Bearer {self._key}"
-        return request
-
-    def __repr__(self) -> str:  # never show the key
-        return f"BearerAuth(key={'set' if self._key else None})"
+def _headers(api_key: str | None) -> dict[str, str]:
+    headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+    if api_key:
+        headers["Authorization"] = f"Bearer {api_key}"
+    return headers
 
 
-def _attempts(raw: Any, fallback: int) -> int:
-    retries = getattr(raw, "retries", None)
-    history = getattr(retries, "history", None)
+def _attempts(resp: Any, fallback: int) -> int:
+    history = getattr(getattr(resp, "retries", None), "history", None)
     return len(history) + 1 if history is not None else fallback
 
 
-def _had_read_timeout(raw: Any) -> bool:
-    history = getattr(getattr(raw, "retries", None), "history", None) or ()
+def _had_read_timeout(resp: Any) -> bool:
+    history = getattr(getattr(resp, "retries", None), "history", None) or ()
     return any(isinstance(getattr(h, "error", None), ReadTimeoutError) for h in history)
 
 
@@ -961,11 +961,11 @@ def _body_size(body: bytes | io.RawIOBase) -> int:
     return len(body) if isinstance(body, Sized) else 0
 
 
-def _read_answer(resp: requests.Response, url: str) -> bytes:
+def _read_answer(resp: BaseHTTPResponse, url: str) -> bytes:
     """The answer's body, at most ``ANSWER_LIMIT`` bytes (decoded); the caller closes the
     response, which drops the connection when something was left unread."""
     body = bytearray()
-    for chunk in resp.iter_content(_READ_CHUNK):
+    for chunk in resp.stream(_READ_CHUNK, decode_content=True):
         body += chunk
         if len(body) > ANSWER_LIMIT:
             log.warning(
@@ -978,30 +978,53 @@ def _read_answer(resp: requests.Response, url: str) -> bytes:
     return bytes(body)
 
 
+def _finish(resp: BaseHTTPResponse, *, is_whole: bool) -> None:
+    """Hand the connection back when the answer was read to its end; drop it otherwise."""
+    if is_whole:
+        resp.release_conn()
+    else:
+        resp.close()
+        resp.release_conn()
+
+
+def _answer(resp: BaseHTTPResponse, content: bytes, attempts: int, url: str) -> Answer:
+    return Answer(
+        resp.status,
+        {k.lower(): v for k, v in resp.headers.items()},
+        content,
+        attempts,
+        url,
+        is_possible_duplicate=_had_read_timeout(resp),
+    )
+
+
 class HttpClient:
-    """``client.Client`` over one requests session (see ``build_client``)."""
+    """``client.Client`` and ``client.QueryClient`` over urllib3 (see ``build_client``)."""
 
     def __init__(
         self,
         settings: Settings,
         root: str,
-        session: requests.Session,
         *,
         proxy: Proxy | None = None,
         tls: TLSConfig | None = None,
         deadline: float | None = None,
         stop: threading.Event | None = None,
+        give_up: threading.Event | None = None,
     ) -> None:
         self._settings = settings
         self._root = root
-        self._session = session
         self._proxy = proxy
         self._tls = tls if tls is not None else TLSConfig(True, "certifi's public CAs")
         self._deadline = deadline
         self._stop = stop
+        self._retry = _retry_policy(settings, deadline=deadline, stop=stop, give_up=give_up)
+        self._headers = _headers(settings.api_key)
+        self._manager = _manager(proxy, self._tls, maxsize=max(settings.parallel, 1))
+        # the GETs (version check, query API) on connections of their own, as their answers
+        # may leave a connection in any state: submissions never reuse one of theirs
+        self._get_manager = _manager(proxy, self._tls, maxsize=max(settings.parallel, 1))
         self._watchdog = _Watchdog()
-        self._query_session: requests.Session | None = None
-        self._query_lock = threading.Lock()
 
     def url_for(self, endpoint: Endpoint) -> str:
         return self._root + endpoint.path
@@ -1040,42 +1063,50 @@ class HttpClient:
             f"{_seconds(upload)} s to send {size / 1e6:.1f} MB)"
         )
 
+    def _classify(self, exc: BaseException, url: str, settings: Settings) -> SubmitFailedError:
+        return classify_exception(exc, url, settings, proxy=self._proxy, tls=self._tls)
+
     def post(
         self, endpoint: Endpoint, body: bytes | io.RawIOBase, *, idempotency_key: str
     ) -> Answer:
         settings = self._settings
         url = self.url_for(endpoint)
-        headers = {"Content-Type": endpoint.content_type}
+        headers = {**self._headers, "Content-Type": endpoint.content_type}
         if idempotency_key:
             headers["Idempotency-Key"] = idempotency_key
+        if not isinstance(body, bytes):  # a file: its length, or urllib3 sends it chunked
+            headers["Content-Length"] = str(_body_size(body))
         limit, limit_text = self._attempt_limit(body)
+        timeout = Timeout(connect=settings.timeout, read=settings.timeout)
         with self._exchange(limit, limit_text) as exchange:
             try:
-                resp = self._session.post(
+                resp = self._manager.urlopen(
+                    "POST",
                     url,
-                    data=body,
+                    body=body,
                     headers=headers,
-                    timeout=settings.timeout,
-                    allow_redirects=False,
-                    stream=True,
+                    retries=self._retry,
+                    redirect=False,
+                    timeout=timeout,
+                    preload_content=False,
                 )
             except (DeadlineExceededError, InterruptedSubmitError, ServerUnavailableError):
                 raise
-            except requests.exceptions.RequestException as exc:
-                raise classify_exception(
-                    exc, url, settings, proxy=self._proxy, tls=self._tls
-                ) from None
-            attempts = _attempts(resp.raw, 1)
+            except (HTTPError, OSError, HTTPException) as exc:
+                raise self._classify(exc, url, settings) from None
+            attempts = _attempts(resp, 1)
+            is_whole = False
             try:
                 content = _read_answer(resp, url)
-            except requests.exceptions.RequestException as exc:
+                is_whole = len(content) < ANSWER_LIMIT
+            except (HTTPError, OSError, HTTPException) as exc:
                 if exchange.cut is None:
-                    error = classify_exception(exc, url, settings, proxy=self._proxy, tls=self._tls)
+                    error = self._classify(exc, url, settings)
                     error.attempts = attempts
                     raise error from None
                 content = b""
             finally:
-                resp.close()
+                _finish(resp, is_whole=is_whole and exchange.cut is None)
             if exchange.cut is not None:  # the answer was cut: what was read may look whole
                 error = _timeout_error(
                     url,
@@ -1086,86 +1117,72 @@ class HttpClient:
                 )
                 error.attempts = attempts
                 raise error from None
-        return Answer(
-            resp.status_code,
-            {k.lower(): v for k, v in resp.headers.items()},
-            content,
-            attempts,
-            url,
-            is_possible_duplicate=_had_read_timeout(resp.raw),
-        )
+        return _answer(resp, content, attempts, url)
 
-    def server_version(self) -> str | None:
-        """``GET /api/version`` once, no retries; None when missing, failing, not JSON, too
-        slow, or interrupted (the stop flag cuts it at once: a SIGTERM must not wait)."""
-        if self._stop is not None and self._stop.is_set():
-            return None
-        settings = self._settings
-        limit = min(settings.timeout, VERSION_TIMEOUT)
-        # no retries: a missing endpoint must not slow the run
-        probe = _new_session(
-            settings,
-            self._proxy,
-            self._tls,
-            _WatchedAdapter(max_retries=0, ssl_context=self._tls.context),
-        )
-        with probe, self._exchange(limit, f"{_seconds(limit)} s limit", stop=self._stop) as ex:
+    def _get(self, url: str, params: Mapping[str, str], *, limit: float) -> Answer:
+        """One GET, no retries, no redirects, within ``limit`` (the stop flag cuts it)."""
+        if limit <= 0:
+            raise SubmitTimeoutError(f"no time left to ask {_shown_url(url)}")
+        once = dataclasses.replace(self._settings, retries=0)  # messages: one attempt
+        if params:
+            url = f"{url}?{urlencode(params)}"
+        with self._exchange(limit, f"{_seconds(limit)} s limit", stop=self._stop) as ex:
             try:
-                resp = probe.get(
-                    f"{self._root}/api/version", timeout=limit, allow_redirects=False, stream=True
+                resp = self._get_manager.urlopen(
+                    "GET",
+                    url,
+                    headers=self._headers,
+                    retries=False,
+                    redirect=False,
+                    timeout=Timeout(connect=limit, read=limit),
+                    preload_content=False,
                 )
-                with resp:
-                    content = _read_answer(resp, resp.url) if resp.status_code == 200 else None
-            except (requests.exceptions.RequestException, DeadlineExceededError) as exc:
-                log.debug("no server version: %s", type(exc).__name__)
-                return None
+            except (HTTPError, OSError, HTTPException) as exc:
+                raise self._classify(exc, url, once) from None
+            is_whole = False
+            try:
+                content = _read_answer(resp, url)
+                is_whole = len(content) < ANSWER_LIMIT
+            except (HTTPError, OSError, HTTPException) as exc:
+                if ex.cut is None:
+                    raise self._classify(exc, url, once) from None
+                content = b""
+            finally:
+                _finish(resp, is_whole=is_whole and ex.cut is None)
             if ex.cut is not None:
-                log.debug("no server version: cut (%s)", ex.cut)
-                return None
-        if content is None:
-            return None
-        try:
-            data = json.loads(content)
-        except (ValueError, RecursionError):
-            return None
-        version = data.get("version") if isinstance(data, dict) else None
-        return str(version) if version else None
+                raise SubmitTimeoutError(f"no answer from {_shown_url(url)} within the {ex.within}")
+        return _answer(resp, content, 1, url)
 
     def get(self, path: str, params: Mapping[str, str], *, limit: float) -> Answer:
         """``GET`` the server's ``path`` (below its root, e.g. ``/api/v1/test_runs``) once, no
         retries, no redirects, within ``limit`` seconds (never past the deadline; the stop
         flag cuts it); the answer whatever its status, its body up to ``ANSWER_LIMIT``.
         Raises ``SubmitFailedError`` when there is no answer."""
-        with self._query_lock:
-            if self._query_session is None:
-                self._query_session = _new_session(
-                    self._settings,
-                    self._proxy,
-                    self._tls,
-                    _WatchedAdapter(
-                        max_retries=0,
-                        pool_maxsize=max(self._settings.parallel, 1),
-                        ssl_context=self._tls.context,
-                    ),
-                )
-            session = self._query_session
-        url = self._root + path
-        once = dataclasses.replace(self._settings, retries=0)  # messages: one attempt
-        return _get_once(
-            session,
-            url,
-            params,
-            limit=limit,
-            exchange=functools.partial(self._exchange, stop=self._stop),
-            classify=lambda exc: classify_exception(
-                exc, url, once, proxy=self._proxy, tls=self._tls
-            ),
-        )
+        return self._get(self._root + path, params, limit=limit)
+
+    def server_version(self) -> str | None:
+        """``GET /api/version`` once, no retries; None when missing, failing, not JSON, too
+        slow, or interrupted (the stop flag cuts it at once: a SIGTERM must not wait)."""
+        if self._stop is not None and self._stop.is_set():
+            return None
+        limit = min(self._settings.timeout, VERSION_TIMEOUT)
+        try:
+            answer = self._get(f"{self._root}/api/version", {}, limit=limit)
+        except (SubmitFailedError, DeadlineExceededError) as exc:
+            log.debug("no server version: %s", type(exc).__name__)
+            return None
+        if answer.status != 200:
+            return None
+        try:
+            data = json.loads(answer.body)
+        except (ValueError, RecursionError):
+            return None
+        version = data.get("version") if isinstance(data, dict) else None
+        return str(version) if version else None
 
     def close(self) -> None:
-        self._session.close()
-        if self._query_session is not None:
-            self._query_session.close()
+        self._manager.clear()
+        self._get_manager.clear()
         self._watchdog.close()
 
 
@@ -1183,67 +1200,8 @@ def build_client(
     certificate and key cannot be loaded (``build_tls``)."""
     proxy = _check_proxy(settings, root)
     tls = build_tls(settings)
-    session = _build_session(settings, proxy, tls, deadline=deadline, stop=stop, give_up=give_up)
-    return HttpClient(settings, root, session, proxy=proxy, tls=tls, deadline=deadline, stop=stop)
-
-
-def _get_once(
-    session: requests.Session,
-    url: str,
-    params: Mapping[str, str],
-    *,
-    limit: float,
-    exchange: Any,
-    classify: Any,
-) -> Answer:
-    """One GET through ``session`` under the wall-clock ``limit`` (see ``_Exchange``)."""
-    return _request_once(
-        session, "GET", url, params=params, limit=limit, exchange=exchange, classify=classify
-    )
-
-
-def _request_once(
-    session: requests.Session,
-    method: str,
-    url: str,
-    *,
-    limit: float,
-    exchange: Any,
-    classify: Any,
-    params: Mapping[str, str] | None = None,
-    headers: Mapping[str, str] | None = None,
-    data: bytes | None = None,
-) -> Answer:
-    if limit <= 0:
-        raise SubmitTimeoutError(f"no time left to ask {_shown_url(url)}")
-    with exchange(limit, f"{_seconds(limit)} s limit") as ex:
-        try:
-            resp = session.request(
-                method,
-                url,
-                params=dict(params) if params else None,
-                headers=dict(headers) if headers else None,
-                data=data,
-                timeout=limit,
-                allow_redirects=False,
-                stream=True,
-            )
-        except (DeadlineExceededError, InterruptedSubmitError, ServerUnavailableError):
-            raise
-        except requests.exceptions.RequestException as exc:
-            raise classify(exc) from None
-        try:
-            content = _read_answer(resp, url)
-        except requests.exceptions.RequestException as exc:
-            if ex.cut is None:
-                raise classify(exc) from None
-            content = b""
-        finally:
-            resp.close()
-        if ex.cut is not None:
-            raise SubmitTimeoutError(f"no answer from {_shown_url(url)} within the {ex.within}")
-    return Answer(
-        resp.status_code, {k.lower(): v for k, v in resp.headers.items()}, content, 1, url
+    return HttpClient(
+        settings, root, proxy=proxy, tls=tls, deadline=deadline, stop=stop, give_up=give_up
     )
 
 
@@ -1264,24 +1222,14 @@ class ApiClient:
         deadline: float | None = None,
         stop: threading.Event | None = None,
     ) -> None:
-        self._settings = settings
+        self._settings = dataclasses.replace(settings, retries=0)  # messages: one attempt
         self._root = api_root.rstrip("/")
         found = _find_proxy(self._root, settings.environ)
         self._proxy = _parse_proxy(*found) if found is not None else None
         verify, source = _environment_ca(settings)
         self._tls = TLSConfig(verify, source)
-        session = requests.Session()
-        session.trust_env = False
-        session.proxies = {"http": self._proxy.url, "https": self._proxy.url} if self._proxy else {}
-        session.verify = verify
-        adapter = _WatchedAdapter(max_retries=0, pool_maxsize=2)
-        session.mount("http://", adapter)
-        session.mount("https://", adapter)
-        session.auth = BearerAuth(None)  # no netrc
-        session.headers["User-Agent"] = USER_AGENT
-        session.headers.update(extra_headers or {})
-        session.headers[auth[0]] = auth[1]
-        self._session = session
+        self._manager = _manager(self._proxy, self._tls, maxsize=2)
+        self._headers = {"User-Agent": USER_AGENT, **(extra_headers or {}), auth[0]: auth[1]}
         self._deadline = deadline
         self._stop = stop
         self._watchdog = _Watchdog()
@@ -1289,6 +1237,24 @@ class ApiClient:
     @property
     def root(self) -> str:
         return self._root
+
+    @contextlib.contextmanager
+    def _exchange(self, limit: float) -> Iterator[_Exchange]:
+        ex = _Exchange(
+            self._watchdog,
+            limit=limit,
+            limit_text=f"{_seconds(limit)} s limit",
+            deadline=self._deadline,
+            deadline_text=f"run's deadline (--deadline {self._settings.deadline:g} s)",
+            stop=self._stop,
+        )
+        _ACTIVE.exchange = ex
+        ex.start_attempt()
+        try:
+            yield ex
+        finally:
+            ex.end_attempt()
+            _ACTIVE.exchange = None
 
     def request(
         self,
@@ -1301,47 +1267,49 @@ class ApiClient:
     ) -> Answer:
         """``method`` on ``url`` (absolute, on the API's host) once; the answer whatever its
         status. Raises ``SubmitFailedError`` when there is no answer."""
-        headers = {"Content-Type": "application/json"} if json_body is not None else None
-        data = json.dumps(json_body).encode() if json_body is not None else None
-
-        @contextlib.contextmanager
-        def exchange(limit: float, limit_text: str) -> Iterator[_Exchange]:
-            ex = _Exchange(
-                self._watchdog,
-                limit=limit,
-                limit_text=limit_text,
-                deadline=self._deadline,
-                deadline_text=f"run's deadline (--deadline {self._settings.deadline:g} s)",
-                stop=self._stop,
-            )
-            _ACTIVE.exchange = ex
-            ex.start_attempt()
+        if limit <= 0:
+            raise SubmitTimeoutError(f"no time left to ask {_shown_url(url)}")
+        headers = dict(self._headers)
+        body = None
+        if json_body is not None:
+            headers["Content-Type"] = "application/json"
+            body = json.dumps(json_body).encode()
+        if params:
+            url = f"{url}{'&' if '?' in url else '?'}{urlencode(params)}"
+        with self._exchange(limit) as ex:
             try:
-                yield ex
+                resp = self._manager.urlopen(
+                    method,
+                    url,
+                    body=body,
+                    headers=headers,
+                    retries=False,
+                    redirect=False,
+                    timeout=Timeout(connect=limit, read=limit),
+                    preload_content=False,
+                )
+            except (HTTPError, OSError, HTTPException) as exc:
+                raise classify_exception(
+                    exc, url, self._settings, proxy=self._proxy, tls=self._tls
+                ) from None
+            is_whole = False
+            try:
+                content = _read_answer(resp, url)
+                is_whole = len(content) < ANSWER_LIMIT
+            except (HTTPError, OSError, HTTPException) as exc:
+                if ex.cut is None:
+                    raise classify_exception(
+                        exc, url, self._settings, proxy=self._proxy, tls=self._tls
+                    ) from None
+                content = b""
             finally:
-                ex.end_attempt()
-                _ACTIVE.exchange = None
-
-        return _request_once(
-            self._session,
-            method,
-            url,
-            limit=limit,
-            exchange=exchange,
-            classify=lambda exc: classify_exception(
-                exc,
-                url,
-                dataclasses.replace(self._settings, retries=0),
-                proxy=self._proxy,
-                tls=self._tls,
-            ),
-            params=params,
-            headers=headers,
-            data=data,
-        )
+                _finish(resp, is_whole=is_whole and ex.cut is None)
+            if ex.cut is not None:
+                raise SubmitTimeoutError(f"no answer from {_shown_url(url)} within the {ex.within}")
+        return _answer(resp, content, 1, url)
 
     def close(self) -> None:
-        self._session.close()
+        self._manager.clear()
         self._watchdog.close()
 
 
@@ -1428,13 +1396,13 @@ def classify_exception(
     have stored a copy anyway. ``tls`` says which CA bundle and client certificate were used,
     for TLS failures."""
     error = _classify_exception(exc, url, settings, proxy, tls)
-    inner = exc.args[0] if exc.args else None
+    inner = exc if isinstance(exc, MaxRetryError) else (exc.args[0] if exc.args else None)
     if isinstance(inner, MaxRetryError):
         error.attempts = getattr(inner, "jux_attempts", None)
         error.is_possible_duplicate = error.is_possible_duplicate or bool(
             getattr(inner, "jux_possible_duplicate", False)
         )
-    elif isinstance(exc, requests.exceptions.ReadTimeout):
+    elif isinstance(exc, ReadTimeoutError):  # the answer stopped coming, after the body
         error.is_possible_duplicate = True
     if error.attempts is None:
         error.attempts = settings.retries + 1
@@ -1467,15 +1435,15 @@ def _classify_exception(
         cause = cause.__context__
     if isinstance(cause, DeadlineExceededError | ServerUnavailableError | InterruptedSubmitError):
         return cause
-    if isinstance(exc, requests.exceptions.SSLError):
+    reason = _urllib3_reason(exc)
+    if isinstance(reason, SSLError | ssl.SSLError):
         # a TLS failure is never retried (urllib3 counts it under ``other``, 0): no note
         message, hint = _tls_problem(text, tls or TLSConfig(True, "certifi's public CAs"))
         return TLSError(
             f"TLS failed talking to {shown}: {message} ({_ssl_reason(text, redact)})", hint=hint
         )
-    reason = _urllib3_reason(exc)
     within = _cut_limit(reason)
-    if isinstance(exc, requests.exceptions.ProxyError) and within is None and proxy is not None:
+    if isinstance(reason, ProxyError) and within is None and proxy is not None:
         return ConnectionFailedError(
             f"cannot reach {shown} through the proxy {proxy.shown} (from {proxy.variable})"
             f"{attempts_note}: {_short(text, redact)}",
@@ -1487,19 +1455,15 @@ def _classify_exception(
             hint="check JUX_API_URL (--api-url) for typos and the runner's DNS",
         )
     # NewConnectionError (refused, unreachable) subclasses ConnectTimeoutError in urllib3
-    is_timeout = (
-        isinstance(exc, requests.exceptions.Timeout)
-        or isinstance(reason, ReadTimeoutError | ConnectTimeoutError)
-        or within is not None
-    )
+    is_timeout = isinstance(reason, ReadTimeoutError | ConnectTimeoutError) or within is not None
     if is_timeout and not isinstance(reason, NewConnectionError):
-        is_connect = isinstance(exc, requests.exceptions.ConnectTimeout) or (
-            isinstance(reason, ConnectTimeoutError) and not isinstance(reason, ReadTimeoutError)
+        is_connect = isinstance(reason, ConnectTimeoutError) and not isinstance(
+            reason, ReadTimeoutError
         )
         return _timeout_error(
             url, settings, within=within, attempts_note=attempts_note, is_connect=is_connect
         )
-    if isinstance(exc, requests.exceptions.ConnectionError):
+    if isinstance(exc, HTTPError | OSError | HTTPException):
         lowered = text.lower()
         if (
             "name or service not known" in lowered
@@ -1602,8 +1566,11 @@ def _tls_problem(text: str, tls: TLSConfig) -> tuple[str, str]:
 
 
 def _urllib3_reason(exc: BaseException) -> BaseException | None:
-    """The urllib3 error under a requests exception (MaxRetryError's reason, if any)."""
+    """The error that ended the request: MaxRetryError's reason (the last attempt's), or the
+    error itself (raised while the answer was read)."""
+    if isinstance(exc, MaxRetryError):
+        return exc.reason
+    if isinstance(exc, HTTPError | OSError):
+        return exc
     inner = exc.args[0] if exc.args else None
-    if isinstance(inner, MaxRetryError):
-        return inner.reason
     return inner if isinstance(inner, BaseException) else None
