@@ -5,8 +5,13 @@
   ``<module>/<sub>/target/surefire-reports/`` folders.
 - ``write_large_report``: one JUnit file of a given size, mostly big ``<system-out>`` blocks
   (each well under libxml2's 10 MB text-node limit, so no ``--huge-xml`` is needed).
-- ``write_package_tree``: reports that each point at one binary attachment through a
-  ``[[ATTACHMENT|path]]`` marker (the Jenkins convention package mode reads).
+- ``write_many_cases_report``: one JUnit file of a given size made of many small test cases
+  (about 140 bytes each: 200 MB is about 1.4 million cases), a few failing or skipped: the
+  shape whose parsed tree is many times the file's size.
+- ``write_package_tree``: reports that each point at one screenshot attachment through a
+  ``[[ATTACHMENT|path]]`` marker (the Jenkins convention package mode reads): a ``.png`` (a
+  type Jux servers accept, so jux-submit's default ``--attachment-types`` keeps it) of random
+  bytes after the PNG signature, as incompressible as a real screenshot.
 """
 
 from __future__ import annotations
@@ -53,6 +58,9 @@ JVM_PROPERTIES = (
     ("user.name", "runner"),
     ("java.home", "/usr/lib/jvm/temurin-17-jdk-amd64"),
 )
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def _sentence(rng: random.Random, words: int) -> str:
@@ -136,10 +144,11 @@ def write_large_report(path: Path, size: int, *, seed: int = 11, block: int = 1 
     """Write one JUnit report of about ``size`` bytes (at least one case); returns its size."""
     rng = random.Random(seed)
     lines = []
-    line_count = 0
-    while sum(len(x) for x in lines) < block:
+    line_count = length = 0
+    while length < block:
         line_count += 1
         lines.append(f"{line_count:07d} INFO  {escape(_sentence(rng, 12))}\n")
+        length += len(lines[-1])
     text = "".join(lines).encode("utf-8")
     path.parent.mkdir(parents=True, exist_ok=True)
     cases = max(1, size // (len(text) + 200))
@@ -161,6 +170,60 @@ def write_large_report(path: Path, size: int, *, seed: int = 11, block: int = 1 
     return path.stat().st_size
 
 
+def write_many_cases_report(path: Path, size: int, *, seed: int = 17) -> tuple[int, int]:
+    """Write one ``<testsuite>`` of about ``size`` bytes made of small ``<testcase>``
+    elements; returns (file size, number of test cases)."""
+    rng = random.Random(seed)
+    classes = [
+        f"com.example.module{m:02d}.{rng.choice(WORDS)}.{rng.choice(WORDS).capitalize()}"
+        f"{rng.choice(WORDS).capitalize()}Test"
+        for m in range(400)
+    ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cases = 0
+    failures = skipped = 0
+    chunk: list[str] = []
+    with path.open("wb") as out:
+        out.write(b" " * 200)  # room for the header, written last (it holds the counts)
+        written = 200
+        while written < size - 20:
+            for _ in range(1000):
+                classname = classes[(cases // 50) % len(classes)]
+                name = f"test{rng.choice(WORDS).capitalize()}{rng.choice(WORDS).capitalize()}"
+                head = (
+                    f'  <testcase name="{name}{cases:07d}" classname="{classname}" '
+                    f'time="0.{rng.randint(0, 999):03d}" assertions="{rng.randint(1, 20)}" '
+                    f'line="{rng.randint(10, 999)}"'
+                )
+                roll = rng.random()
+                if roll < 0.004:
+                    failures += 1
+                    chunk.append(
+                        f'{head}><failure message="expected: &lt;1&gt; but was: &lt;2&gt;" '
+                        'type="org.opentest4j.AssertionFailedError">at '
+                        f"{classname}.{name}({cases})</failure></testcase>\n"
+                    )
+                elif roll < 0.02:
+                    skipped += 1
+                    chunk.append(f"{head}><skipped/></testcase>\n")
+                else:
+                    chunk.append(f"{head}/>\n")
+                cases += 1
+            data = "".join(chunk).encode()
+            chunk.clear()
+            out.write(data)
+            written += len(data)
+        out.write(b"</testsuite>\n")
+        head = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            f'<testsuite name="com.example.ManyCases" tests="{cases}" failures="{failures}" '
+            f'errors="0" skipped="{skipped}" time="{cases * 0.5:.3f}">'
+        )
+        out.seek(0)
+        out.write(head.ljust(199).encode() + b"\n")
+    return path.stat().st_size, cases
+
+
 def write_package_tree(
     root: Path, reports: int, *, attachment_size: int = 1 << 20, seed: int = 13
 ) -> list[Path]:
@@ -172,8 +235,8 @@ def write_package_tree(
         folder = root / f"module-{n % 10:02d}" / "target" / "surefire-reports"
         (folder / "attachments").mkdir(parents=True, exist_ok=True)
         classname = f"com.example.ui.Screen{n:04d}Test"
-        attachment = f"attachments/{classname}-screenshot.bin"
-        (folder / attachment).write_bytes(rng.randbytes(attachment_size))
+        attachment = f"attachments/{classname}-screenshot.png"
+        (folder / attachment).write_bytes(PNG_SIGNATURE + rng.randbytes(attachment_size - 8))
         report = (
             surefire_report(rng, classname, cases=5)
             .replace(

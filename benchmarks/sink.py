@@ -1,11 +1,13 @@
 """A minimal, fast HTTP sink for throughput benchmarks, on 127.0.0.1 only.
 
 It answers every ``POST`` with ``201`` and a valid ``SubmitResponse`` without parsing the body,
-``GET /api/version`` with ``{"version": "1.0.0"}``, ``GET /_count`` with the number of POSTs
-answered; keeps connections alive; answers ``Expect: 100-continue`` at once (curl sends it for
-large bodies and would otherwise wait 1 s); and writes each response with a single ``sendall``
-on a socket with ``TCP_NODELAY``, so Nagle's algorithm plus delayed ACKs never add 40 ms to a
-keep-alive request. The client's cost is what the benchmark measures, not the server's.
+``GET /api/version`` with ``{"version": "1.0.0"}``, ``GET /_count`` with the numbers of POSTs
+answered and of body bytes received; keeps connections alive; answers ``Expect: 100-continue``
+at once (curl sends it for large bodies and would otherwise wait 1 s); and writes each response
+with a single ``sendall`` on a socket with ``TCP_NODELAY``, so Nagle's algorithm plus delayed
+ACKs never add 40 ms to a keep-alive request. It still costs 130-235 µs of CPU per request, as
+much as a fast client: the benchmarks use nginx (``nginx_sink.py``) when they can, and this sink
+for the smoke test and as the fallback.
 
 Run it as ``python benchmarks/sink.py [--port 0]``: it prints ``PORT <n>`` on stdout once it
 listens, then serves until stdin closes, it is terminated, or ``--max-seconds`` pass.
@@ -43,7 +45,7 @@ CREATED = _response(b"201 Created", SUBMIT_BODY)
 VERSION = _response(b"200 OK", VERSION_BODY)
 NOT_FOUND = _response(b"404 Not Found", b'{"error":"not found"}')
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-_COUNT = [0]  # POSTs answered, for the harness's sanity check (GET /_count)
+_COUNT = [0, 0]  # POSTs answered and body bytes read, for the harness's check (GET /_count)
 _COUNT_LOCK = threading.Lock()
 
 
@@ -80,9 +82,10 @@ class _Handler(socketserver.BaseRequestHandler):
             if expects_continue:
                 conn.sendall(CONTINUE)
             if is_chunked:
-                pending = self._drain_chunked(conn, pending, buffer)
-                if pending is None:
+                drained = self._drain_chunked(conn, pending, buffer)
+                if drained is None:
                     return
+                pending, length = drained
             else:
                 pending = self._drain(conn, pending, length, buffer)
                 if pending is None:
@@ -90,10 +93,11 @@ class _Handler(socketserver.BaseRequestHandler):
             if method == b"POST":
                 with _COUNT_LOCK:
                     _COUNT[0] += 1
+                    _COUNT[1] += length
                 conn.sendall(CREATED)
             elif path.startswith(b"/_count"):
                 with _COUNT_LOCK:
-                    body = b'{"posts":%d}' % _COUNT[0]
+                    body = b'{"posts":%d,"bytes":%d}' % (_COUNT[0], _COUNT[1])
                 conn.sendall(_response(b"200 OK", body))
             elif path.startswith(b"/api/version"):
                 conn.sendall(VERSION)
@@ -114,9 +118,13 @@ class _Handler(socketserver.BaseRequestHandler):
         return b""
 
     @staticmethod
-    def _drain_chunked(conn: socket.socket, pending: bytes, buffer: bytearray) -> bytes | None:
-        """Discard a chunked body (rare: only clients that send streams of unknown size)."""
+    def _drain_chunked(
+        conn: socket.socket, pending: bytes, buffer: bytearray
+    ) -> tuple[bytes, int] | None:
+        """Discard a chunked body (rare: only clients that send streams of unknown size);
+        returns what was read past it and the body's size (None: closed)."""
         view = memoryview(buffer)
+        total = 0
 
         def fill() -> bool:
             nonlocal pending
@@ -132,12 +140,13 @@ class _Handler(socketserver.BaseRequestHandler):
                     return None
             size_line, _, pending = pending.partition(b"\r\n")
             size = int(size_line.split(b";")[0], 16)
+            total += size
             if size == 0:
                 while b"\r\n" not in pending:  # trailers end with an empty line
                     if not fill():
                         return None
                 _, _, pending = pending.partition(b"\r\n")
-                return pending
+                return pending, total
             while len(pending) < size + 2:
                 if not fill():
                     return None

@@ -742,8 +742,8 @@ def _check_proxy(settings: Settings, root: str) -> Proxy | None:
 # to be removed on every way out), the client builds one ``ssl.SSLContext`` and loads the
 # chain into it with ``load_cert_chain(..., password=...)``: the decrypted key lives only in
 # OpenSSL's memory, a wrong passphrase is found once, before any request, and the pool
-# manager hands the context to every pool (direct, proxied, the version probe). The passphrase is given as a
-# callable: without one OpenSSL would ask for it on the terminal.
+# manager hands the context to every pool (direct, proxied, the version probe). The
+# passphrase is given as a callable: without one OpenSSL would ask for it on the terminal.
 
 
 @dataclass(frozen=True)
