@@ -7,7 +7,7 @@ Peak memory is the operating system's own accounting. Inputs are generated from 
 into a temporary folder, a sink server (nginx, else ``sink.py``) listens on 127.0.0.1, and
 everything is removed at the end.
 
-    python benchmarks/run.py                  # every row (about 5 minutes on 2 cores)
+    python benchmarks/run.py                  # every row (3-5 minutes on 2 cores)
     python benchmarks/run.py --rows 1,2,3     # some rows only
     python benchmarks/run.py --smoke          # tiny sizes, one run each: checks the harness
 
