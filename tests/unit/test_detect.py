@@ -153,3 +153,21 @@ def test_outside_ci_is_null_provider(not_a_repo: Path) -> None:
     context = detect_context({"PATH": "/usr/bin", "HOME": "/home/dev"}, not_a_repo)
     assert context == CIContext()
     assert context.to_dict()["provider"] is None
+
+
+@pytest.mark.parametrize("path", SNAPSHOTS, ids=lambda p: p.stem)
+def test_the_lazy_provider_lookup_finds_what_trying_every_provider_finds(
+    path: Path, tmp_path: Path
+) -> None:
+    from jux_submit.providers import Env, all_providers, find_provider
+
+    raw = load_snapshot(path, tmp_path)["env"]
+    env = Env(raw)
+    eager = next((p for p in all_providers() if p.matches(env)), None)
+    assert find_provider(env) is eager
+    # and a variable a provider cannot do without really is one: without all of them, no match
+    from jux_submit.providers import _PROVIDERS
+
+    for (module, name, needs), provider in zip(_PROVIDERS, all_providers(), strict=True):
+        stripped = Env({k: v for k, v in raw.items() if k not in needs})
+        assert not provider.matches(stripped), (module, name, needs)
