@@ -13,7 +13,6 @@ from __future__ import annotations
 import codecs
 import functools
 import re
-import socket
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,6 +34,12 @@ class Metadata:
 
     explicit: tuple[tuple[str, str], ...] = ()
     detected: tuple[tuple[str, str], ...] = ()
+
+
+def _hostname() -> str:
+    import socket  # the one use of the module in a run that sends nothing
+
+    return socket.gethostname()
 
 
 def build_metadata(
@@ -78,7 +83,7 @@ def build_metadata(
         "jux:environment": environment,
         "jux:tags": ",".join(tags) if tags else None,
         "jux:submitter": SUBMITTER,
-        "jux:hostname": socket.gethostname(),
+        "jux:hostname": _hostname(),
         "jux:timestamp": (timestamp or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
     explicit: list[tuple[str, str]] = []

@@ -10,7 +10,6 @@ import hashlib
 import io
 import os
 import stat
-import zipfile
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -280,6 +279,8 @@ def build_package_payload(
         private_key=signing.key if signing else None,
         certificate=signing.certificate if signing else None,
     )
+    import zipfile  # only for packages (it pulls in shutil, bz2, lzma)
+
     with zipfile.ZipFile(io.BytesIO(body)) as archive:
         entries = tuple((info.filename, info.file_size) for info in archive.infolist())
     return Payload(
