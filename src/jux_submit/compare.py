@@ -51,6 +51,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("jux_submit")
 
 RUNS_PATH = "/api/v1/test_runs"
+#: the most of an answer the transport reads (transport.ANSWER_LIMIT): a bigger one is cut
+ANSWER_LIMIT = 1024 * 1024
 #: the whole comparison's time at most, in seconds (``--timeout`` and the deadline may cut it)
 COMPARE_LIMIT = 10.0
 PER_PAGE = 50
@@ -126,10 +128,14 @@ def compare_run(
                 base_branch=branch,
             )
         results = _base_results(query, base, budget, settings.parallel)
+        # this run's side has a time window of its own (re-reading a 200 MB report takes
+        # seconds), never past the deadline
+        current = _current_results(
+            sources, settings, context.project, results.failed, _Budget(settings, deadline)
+        )
     except _UnavailableError as exc:
         log.debug("comparison unavailable after %.2f s: %s", time.monotonic() - started, exc)
         return Comparison(ComparisonStatus.UNAVAILABLE, f"no comparison: {exc}", base_branch=branch)
-    current = _current_results(sources, settings, results.failed)
     first = base[0]
     new_failures = sorted(current.failed - results.failed)
     still = sorted(current.failed & results.failed)
@@ -175,6 +181,10 @@ def _json_of(answer: Answer, path: str) -> Any:
         raise _UnavailableError(f"the API key may not read test runs (HTTP {status})")
     if status != 200:
         raise _UnavailableError(f"the query API answered HTTP {status} for {path}")
+    if len(answer.body) >= ANSWER_LIMIT:
+        raise _UnavailableError(
+            f"the query API's answer to {path} is larger than {ANSWER_LIMIT // 1024} KiB"
+        )
     ctype = answer.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype != "application/json" and not ctype.endswith("+json"):
         raise _UnavailableError(f"the query API answered {ctype or 'no content type'}, not JSON")
@@ -276,7 +286,7 @@ def _base_results(
                 seen[name] = max(seen.get(name, 0), tests)
         suite_tests = seen
         wanted = [
-            (suite_id, name, status)
+            (suite_id, name, status, count)
             for suite_id, name, failures, errors in suites
             for status, count in (("failed", failures), ("error", errors))
             if count
@@ -284,8 +294,8 @@ def _base_results(
         if len(wanted) > MAX_CASE_QUERIES:
             raise _UnavailableError(f"the base run has too many failing suites ({len(suites)})")
         failed: set[TestKey] = set()
-        for name, data in zip(
-            (name for _, name, _ in wanted),
+        for (_, name, status, count), data in zip(
+            wanted,
             pool.map(
                 lambda w: _get_json(
                     query, f"/api/v1/test_suites/{w[0]}/test_cases", {"status": w[2]}, budget
@@ -297,6 +307,11 @@ def _base_results(
             cases = data.get("test_cases") if isinstance(data, dict) else None
             if not isinstance(cases, list):
                 raise _UnavailableError("the query API's list of test cases is not the contract's")
+            listed = sum(1 for c in cases if isinstance(c, dict) and c.get("status") == status)
+            if listed < count:  # a server that pages this list: a partial base is a wrong one
+                raise _UnavailableError(
+                    f"the query API listed {listed} {status} case(s) of a suite that has {count}"
+                )
             for case in cases:
                 if not isinstance(case, dict):
                     raise _UnavailableError(
@@ -323,33 +338,56 @@ class _CurrentResults:
 
 
 def _current_results(
-    sources: Sequence[ReportFile], settings: Settings, wanted: set[TestKey]
+    sources: Sequence[ReportFile],
+    settings: Settings,
+    project: str,
+    wanted: set[TestKey],
+    budget: _Budget,
 ) -> _CurrentResults:
+    """This run's tests, from the bytes that were sent (a converted or repaired report's
+    JUnit, else the file, streamed). A report stored under another project (its own
+    ``project`` property, kept unless ``--project`` is set) is not compared with this one's
+    base; a report that cannot be read to its end is left out whole."""
     from jux_submit.payload import open_no_follow
     from jux_submit.prepare import check_report
 
     current = _CurrentResults(set(), set(), Counter())
     for file in sources:
+        if budget.left() <= 0:
+            raise _UnavailableError("reading this run's reports took too long")
         _, checked = check_report(file, settings, keep_content=False)
         if isinstance(checked, ValidationProblem):
             log.debug("%s: left out of the comparison: %s", file.relpath, checked)
             continue
-        content = checked.content
+        own = dict(checked.first_suite_properties).get("project", "").strip()
+        if not settings.project and own and own != project:
+            log.debug("%s: left out of the comparison: stored under project %r", file.relpath, own)
+            continue
+        text = checked.text
         try:
-            stream: Any = io.BytesIO(content) if content is not None else open_no_follow(file.path)
+            stream: Any = io.BytesIO(text) if text is not None else open_no_follow(file.path)
         except OSError as exc:
             log.debug("%s: left out of the comparison: %s", file.relpath, exc)
             continue
-        with stream:
-            try:
-                for key, is_failed, is_passed in _cases(stream, huge_tree=settings.huge_xml):
-                    current.suite_tests[key.suite] += 1
+        one = _CurrentResults(set(), set(), Counter())
+        try:
+            with stream:
+                for n, (key, is_failed, is_passed) in enumerate(
+                    _cases(stream, huge_tree=settings.huge_xml)
+                ):
+                    if n % 20_000 == 19_999 and budget.left() <= 0:
+                        raise _UnavailableError("reading this run's reports took too long")
+                    one.suite_tests[key.suite] += 1
                     if is_failed:
-                        current.failed.add(key)
+                        one.failed.add(key)
                     elif is_passed and key in wanted:
-                        current.passed.add(key)
-            except etree.XMLSyntaxError as exc:
-                log.debug("%s: left out of the comparison: %s", file.relpath, exc)
+                        one.passed.add(key)
+        except (etree.XMLSyntaxError, OSError) as exc:
+            log.debug("%s: left out of the comparison: %s", file.relpath, exc)
+            continue
+        current.failed |= one.failed
+        current.passed |= one.passed
+        current.suite_tests.update(one.suite_tests)
     current.passed -= current.failed  # a test that failed once in this run is not fixed
     return current
 

@@ -120,19 +120,37 @@ def _event_number(path: str | None) -> str | None:
     return None
 
 
+_TOKEN_RE = re.compile(r"^[\x21-\x7e]{1,4096}$")
+
+
+def _bad_token(token: str, what: str) -> Outcome | None:
+    """A token with whitespace, controls or non-ASCII characters (a line break copied with
+    it) cannot go in a header: one warning, never the token."""
+    if _TOKEN_RE.match(token):
+        return None
+    return Outcome(
+        f"no comment: the {what} contains whitespace, control or non-ASCII characters (copied "
+        "with a line break?); it is not shown",
+        is_warning=True,
+    )
+
+
 def find_target(settings: Settings, context: CIContext) -> Target | Outcome:
     """The pull or merge request of this build and the token for it, or why there is none."""
     env = settings.environ
     if context.provider == "github-actions":
+        number = _event_number(env.get("GITHUB_EVENT_PATH"))
+        if number is None:
+            return Outcome("no pull-request comment: this build is not for a pull request")
         if not settings.github_token:
             return Outcome(
                 "no pull-request comment: no GitHub token (set the 'github-token' input or "
                 "GITHUB_TOKEN)",
                 is_warning=True,
             )
-        number = _event_number(env.get("GITHUB_EVENT_PATH"))
-        if number is None:
-            return Outcome("no pull-request comment: this build is not for a pull request")
+        bad = _bad_token(settings.github_token, "GitHub token")
+        if bad is not None:
+            return bad
         repo = env.get("GITHUB_REPOSITORY", "").strip()
         if not _SLUG_RE.match(repo):
             return Outcome("no pull-request comment: GITHUB_REPOSITORY is not owner/name")
@@ -160,6 +178,9 @@ def find_target(settings: Settings, context: CIContext) -> Target | Outcome:
                 "token with the 'api' scope; CI_JOB_TOKEN cannot write notes)",
                 is_warning=True,
             )
+        bad = _bad_token(settings.gitlab_token, "GitLab token (JUX_GITLAB_TOKEN)")
+        if bad is not None:
+            return bad
         project = env.get("CI_PROJECT_ID", "").strip()
         root = env.get("CI_API_V4_URL", "").strip().rstrip("/")
         if not _DIGITS_RE.match(project) or not root.lower().startswith(("http://", "https://")):
@@ -273,7 +294,10 @@ def _find(http: Http, target: Target, marker: str, budget: _Budget) -> tuple[str
     newest."""
     matches: list[tuple[bool, str, str]] = []  # (by a bot, id, body)
     url = target.collection
-    params: dict[str, str] | None = {"per_page": str(PER_PAGE), "page": "1"}
+    first = {"per_page": str(PER_PAGE), "page": "1"}
+    if target.platform == "gitlab":  # GitLab lists newest first unless asked
+        first.update(sort="asc", order_by="created_at")
+    params: dict[str, str] | None = first
     for page in range(1, MAX_PAGES + 1):
         answer = _call(http, "GET", url, budget, params=params)
         if answer.status != 200:
@@ -292,11 +316,14 @@ def _find(http: Http, target: Target, marker: str, budget: _Budget) -> tuple[str
         if following is None:
             break
         url, params = following
-    if not matches:
+    # only comments this tool can have written: a bot's (the Actions token, a project or
+    # group access token), or on GitHub one by a member of the repository (a personal token);
+    # a marker pasted by anyone else is left alone, and a new comment is added
+    mine = [m for m in matches if m[0]]
+    if not mine:
         return None
-    bots = [m for m in matches if m[0]]
     # the newest (the highest id: GitLab lists newest first, GitHub oldest first)
-    _, comment_id, body = max(bots or matches, key=lambda m: int(m[1]))
+    _, comment_id, body = max(mine, key=lambda m: int(m[1]))
     return comment_id, body
 
 
@@ -313,13 +340,17 @@ def _match(item: Any, target: Target, marker: str) -> tuple[bool, str, str] | No
             return None
         author = item.get("author")
         username = author.get("username") if isinstance(author, dict) else None
-        is_bot = isinstance(username, str) and bool(_GITLAB_BOT_RE.match(username))
+        is_ours = isinstance(username, str) and bool(_GITLAB_BOT_RE.match(username))
     else:
         user = item.get("user")
-        is_bot = isinstance(user, dict) and user.get("type") == "Bot"
-    return is_bot, str(comment_id), body
+        is_ours = (isinstance(user, dict) and user.get("type") == "Bot") or item.get(
+            "author_association"
+        ) in _MEMBERS
+    return is_ours, str(comment_id), body
 
 
+#: GitHub's associations of people who can hold a token that writes to the repository
+_MEMBERS = frozenset({"OWNER", "MEMBER", "COLLABORATOR"})
 #: GitLab's project and group access tokens act as these bot users
 _GITLAB_BOT_RE = re.compile(r"^(project|group)_[0-9]+_bot")
 _LINK_NEXT_RE = re.compile(r'<([^<>]+)>\s*;\s*rel="?next"?')
@@ -333,7 +364,12 @@ def _next_page(
         nxt = answer.headers.get("x-next-page", "").strip()
         if not _DIGITS_RE.match(nxt) or int(nxt) <= page:
             return None
-        return url, {"per_page": str(PER_PAGE), "page": nxt}
+        return url, {
+            "per_page": str(PER_PAGE),
+            "page": nxt,
+            "sort": "asc",
+            "order_by": "created_at",
+        }
     link = answer.headers.get("link", "")
     found = _LINK_NEXT_RE.search(link)
     if found is None:
@@ -345,8 +381,18 @@ def _next_page(
     return nxt_url, None
 
 
+def _origin(url: str) -> tuple[str, str | None, int | None]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port or {"https": 443, "http": 80}.get(scheme)
+    except ValueError:
+        return ("", None, None)
+    return scheme, parts.hostname, port
+
+
 def _same_origin(url: str, root: str) -> bool:
     a, b = urlsplit(url), urlsplit(root)
-    return (a.scheme, a.hostname, a.port) == (b.scheme, b.hostname, b.port) and (
+    return _origin(url) == _origin(root) and (
         a.path.startswith(b.path.rstrip("/") + "/") or not b.path.strip("/")
     )

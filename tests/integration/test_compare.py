@@ -284,3 +284,104 @@ def test_gitlab_merge_request_gets_the_counts_in_its_dotenv(
     assert keys(document["comparison"]["new_failures"]) == ["test_c"]  # type: ignore[index]
     dotenv = (workdir / "jux-submit.env").read_text(encoding="utf-8").splitlines()
     assert "JUX_NEW_FAILURES=1" in dotenv and "JUX_FIXED=1" in dotenv
+
+
+def _ctrf(path: Path, tests: dict[str, str]) -> None:
+    items = [
+        {"name": name, "status": status, "duration": 5, "suite": "Cart"}
+        for name, status in tests.items()
+    ]
+    document = {
+        "results": {
+            "tool": {"name": "jest"},
+            "summary": {
+                "tests": len(items),
+                "passed": sum(s == "passed" for s in tests.values()),
+                "failed": sum(s == "failed" for s in tests.values()),
+                "pending": 0,
+                "skipped": 0,
+                "other": 0,
+                "start": 1,
+                "stop": 2,
+            },
+            "tests": items,
+        }
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document), encoding="utf-8")
+
+
+def test_converted_and_repaired_reports_are_compared_as_they_were_sent(
+    jux_server: JuxServer, workdir: Path, tmp_path: Path
+) -> None:
+    base = tmp_path / "base"
+    _ctrf(base / "reports" / "ctrf-report.json", {"test_a": "failed", "test_b": "passed"})
+    write_report(base / "reports" / "cart.xml", {"t_x": "failed"}, suite="Legacy")
+    code, _, _ = submit_any(base, github_env(tmp_path, jux_server, sha=BASE_SHA, run_id="1"))
+    assert code == 0 and len(jux_server.runs) == 2
+    _ctrf(workdir / "reports" / "ctrf-report.json", {"test_a": "passed", "test_b": "failed"})
+    # a producer's raw control character: repaired in memory before sending
+    write_report(
+        workdir / "reports" / "cart.xml", {"t_x": "passed", "t_y": "failed"}, suite="Legacy"
+    )
+    raw = (workdir / "reports" / "cart.xml").read_bytes()
+    (workdir / "reports" / "cart.xml").write_bytes(raw.replace(b"trace", b"tr\x1bace"))
+    env = github_env(tmp_path, jux_server, sha=PR_SHA, pr=7, run_id="2")
+    code, output, document = submit_any(workdir, env)
+    assert code == 0, output
+    comparison = document["comparison"]
+    assert isinstance(comparison, dict) and comparison["status"] == "compared", comparison
+    assert keys(comparison["new_failures"]) == ["test_b", "t_y"]
+    assert keys(comparison["fixed"]) == ["test_a", "t_x"]
+    assert comparison["removed_tests"] == 0
+
+
+def test_a_report_of_another_project_is_left_out_of_this_projects_comparison(
+    jux_server: JuxServer, base_run: Path, workdir: Path, tmp_path: Path
+) -> None:
+    pr_reports(workdir)
+    other = workdir / "reports" / "billing.xml"
+    write_report(other, {"test_z": "failed"}, suite="Billing")
+    other.write_text(
+        other.read_text(encoding="utf-8").replace(
+            '">\n', '">\n<properties><property name="project" value="billing"/></properties>\n', 1
+        ),
+        encoding="utf-8",
+    )
+    env = github_env(tmp_path, jux_server, sha=PR_SHA, pr=7, run_id="2")
+    env.pop("JUX_PROJECT")
+    env["GITHUB_REPOSITORY"] = "acme/shop"
+    code, output, document = submit(workdir, env)
+    assert code == 0, output
+    assert sorted(r.project for r in jux_server.runs[1:]) == ["billing", "shop"]
+    assert keys(document["comparison"]["new_failures"]) == ["test_c"]  # type: ignore[index]
+
+
+def test_a_base_listing_fewer_failed_cases_than_its_suite_counts_is_not_trusted(
+    jux_server: JuxServer, base_run: Path, workdir: Path, tmp_path: Path
+) -> None:
+    (suite,) = jux_server.runs[0].suites
+    path = f"/api/v1/test_suites/{suite.id}/test_cases"
+    jux_server.faults.append(
+        Fault.error(
+            200,
+            {"Content-Type": "application/json"},
+            json.dumps({"test_cases": []}).encode(),
+            path,
+            method="GET",
+        )
+    )
+    pr_reports(workdir)
+    env = github_env(tmp_path, jux_server, sha=PR_SHA, pr=7, run_id="2")
+    _, _, document = submit(workdir, env)
+    comparison = document["comparison"]
+    assert isinstance(comparison, dict) and comparison["status"] == "unavailable"
+    assert "listed 0 " in comparison["note"]
+
+
+def submit_any(
+    workdir: Path, env: dict[str, str], *extra: str
+) -> tuple[int, str, dict[str, object]]:
+    result = run_cli(["--json", "out.json", "reports/*", *extra], env, cwd=workdir)
+    document = json.loads((workdir / "out.json").read_text(encoding="utf-8"))
+    return result.code, result.output, document

@@ -223,3 +223,40 @@ def test_a_gitlab_token_without_the_api_scope_is_one_warning(
     warnings = [line for line in result.output.splitlines() if "could not comment" in line]
     assert len(warnings) == 1 and "'api' scope" in warnings[0]
     assert json.dumps(gitlab.notes(3, system=False)) == "[]"
+
+
+def test_a_marker_pasted_by_someone_else_is_never_edited(
+    jux_server: JuxServer, github: GithubApi, workdir: Path, tmp_path: Path
+) -> None:
+    from jux_submit.review import marker_for
+
+    submit_base(jux_server, tmp_path)
+    pasted = marker_for(PROJECT) + "\nI (a contributor) pasted this"
+    theirs = github.seed_comment(PR, pasted, login="mallory", author_association="CONTRIBUTOR")
+    pr_reports(workdir)
+    result = run_cli(["reports/*.xml"], pr_env(tmp_path, jux_server, github, "2"), cwd=workdir)
+    assert "added a comment on pull request #7" in result.output
+    assert github.comment(theirs)["body"] == pasted  # type: ignore[index]
+    assert [r.method for r in github.requests].count("PATCH") == 0
+    assert len(github.comments(PR)) == 2
+
+
+@pytest.mark.parametrize("token", ["ghs_abc€defghijkl", "gh_tok12\nsecret99", "two words"])
+def test_a_token_that_cannot_be_a_header_is_one_warning_never_shown(
+    jux_server: JuxServer, github: GithubApi, workdir: Path, tmp_path: Path, token: str
+) -> None:
+    submit_base(jux_server, tmp_path)
+    pr_reports(workdir)
+    env = pr_env(tmp_path, jux_server, github, "2", GITHUB_TOKEN=token)
+    result = run_cli(["--json", "out.json", "reports/*.xml"], env, cwd=workdir)
+    assert result.code == 0, result.output
+    assert (
+        json.loads((workdir / "out.json").read_text(encoding="utf-8"))["totals"]["submitted"] == 1
+    )
+    warnings = [
+        line for line in result.output.splitlines() if "no comment: the GitHub token" in line
+    ]
+    assert len(warnings) == 1
+    for part in token.split():
+        assert part not in result.output
+    assert github.requests == []

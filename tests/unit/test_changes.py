@@ -109,6 +109,10 @@ def test_a_next_page_outside_the_api_is_never_followed() -> None:
         200, {"link": '<https://evil.example/collect?page=2>; rel="next"'}, b"[]", 1, url
     )
     assert _next_page(outside, target, url, 1) is None
+    default_port = Answer(
+        200, {"link": '<https://api.github.com:443/x?page=2>; rel="next"'}, b"", 1, url
+    )
+    assert _next_page(default_port, target, url, 1) == ("https://api.github.com:443/x?page=2", None)
     lookalike = Answer(
         200, {"link": '<https://api.github.com.evil.example/x>; rel="next"'}, b"", 1, url
     )
@@ -121,7 +125,7 @@ def test_gitlab_pages_follow_x_next_page_only_forwards() -> None:
     url = target.collection
     assert _next_page(Answer(200, {"x-next-page": "2"}, b"[]", 1, url), target, url, 1) == (
         url,
-        {"per_page": "100", "page": "2"},
+        {"per_page": "100", "page": "2", "sort": "asc", "order_by": "created_at"},
     )
     for value in ("", "1", "abc", "-3"):
         assert (

@@ -27,15 +27,28 @@ def publish_comment(
     summary: RunSummary, settings: Settings, redact: Callable[[str], str]
 ) -> Outcome | None:
     """Keep the one comment of this project on the build's pull/merge request (``--pr-comment``);
-    None when there is nothing to do (off, a dry run, an interrupted run)."""
+    None when there is nothing to do (off, a dry run, an interrupted run). Never raises: the
+    comment is a courtesy, never a reason for the run to fail."""
     if settings.pr_comment is PrComment.OFF or summary.dry_run or summary.interrupted:
         return None
-    outcome = _publish(summary, settings, redact)
-    log.log(logging.WARNING if outcome.is_warning else logging.INFO, "%s", outcome.note)
+    # what is left of the run's deadline (the run itself took ``summary.duration``)
+    left = settings.deadline - summary.duration
+    try:
+        outcome = _publish(
+            summary, settings, redact, seconds=min(COMMENT_LIMIT, settings.timeout, left)
+        )
+    except Exception as exc:  # a bug here must not cost the run its summary
+        outcome = Outcome(
+            f"no comment: unexpected {type(exc).__name__}: {redact(str(exc))[:200]}",
+            is_warning=True,
+        )
+    log.log(logging.WARNING if outcome.is_warning else logging.INFO, "%s", redact(outcome.note))
     return outcome
 
 
-def _publish(summary: RunSummary, settings: Settings, redact: Callable[[str], str]) -> Outcome:
+def _publish(
+    summary: RunSummary, settings: Settings, redact: Callable[[str], str], *, seconds: float
+) -> Outcome:
     comparison = summary.comparison
     has_changes = comparison is not None and comparison.has_changes
     is_compared = comparison is not None and comparison.is_compared
@@ -66,7 +79,7 @@ def _publish(summary: RunSummary, settings: Settings, redact: Callable[[str], st
             target,
             body,
             marker,
-            seconds=min(COMMENT_LIMIT, settings.timeout),
+            seconds=seconds,
             # "changes": a comment only when something changed, but one already there is kept
             # current (else it would go on listing failures fixed since)
             create=settings.pr_comment is PrComment.ALWAYS or has_changes,

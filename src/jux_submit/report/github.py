@@ -272,7 +272,9 @@ def comparison_json(summary: RunSummary) -> str:
     """The comparison as compact JSON (empty without one)."""
     if summary.comparison is None:
         return ""
-    return json.dumps(summary.comparison.to_dict(), separators=(",", ":"), ensure_ascii=False)
+    # ASCII only: the output escaper would turn a raw DEL or C1 character into a backslash
+    # sequence that is not JSON, and fromJSON() would fail
+    return json.dumps(summary.comparison.to_dict(), separators=(",", ":"), ensure_ascii=True)
 
 
 def output_values(
