@@ -23,7 +23,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sized
+from collections.abc import Callable, Iterator, Mapping, Sized
 from dataclasses import dataclass
 from http.client import HTTPException
 from pathlib import Path
@@ -998,6 +998,61 @@ def _answer(resp: BaseHTTPResponse, content: bytes, attempts: int, url: str) -> 
     )
 
 
+def _read_or_raise(
+    resp: BaseHTTPResponse,
+    url: str,
+    exchange: _Exchange,
+    classify: Callable[[BaseException], SubmitFailedError],
+) -> bytes:
+    """The answer's body (see ``_read_answer``); a failure while reading is ``classify``'d,
+    unless the watchdog cut the exchange (then what was read is dropped: the caller says
+    so). The connection goes back to its pool only when the answer was read to its end."""
+    is_whole = False
+    try:
+        content = _read_answer(resp, url)
+        is_whole = len(content) < ANSWER_LIMIT
+    except (HTTPError, OSError, HTTPException) as exc:
+        if exchange.cut is None:
+            raise classify(exc) from None
+        content = b""
+    finally:
+        _finish(resp, is_whole=is_whole and exchange.cut is None)
+    return content
+
+
+def _request_once(  # noqa: PLR0917 - private helper of the two one-try clients
+    manager: PoolManager,
+    exchange: contextlib.AbstractContextManager[_Exchange],
+    method: str,
+    url: str,
+    headers: Mapping[str, str],
+    body: bytes | None,
+    *,
+    limit: float,
+    classify: Callable[[BaseException], SubmitFailedError],
+) -> Answer:
+    """One try of ``method`` on ``url``, no redirects, within ``limit``: the answer whatever
+    its status. Raises ``SubmitFailedError`` when there is none."""
+    with exchange as ex:
+        try:
+            resp = manager.urlopen(
+                method,
+                url,
+                body=body,
+                headers=dict(headers),
+                retries=False,
+                redirect=False,
+                timeout=Timeout(connect=limit, read=limit),
+                preload_content=False,
+            )
+        except (HTTPError, OSError, HTTPException) as exc:
+            raise classify(exc) from None
+        content = _read_or_raise(resp, url, ex, classify)
+        if ex.cut is not None:
+            raise SubmitTimeoutError(f"no answer from {_shown_url(url)} within the {ex.within}")
+    return _answer(resp, content, 1, url)
+
+
 class HttpClient:
     """``client.Client`` and ``client.QueryClient`` over urllib3 (see ``build_client``)."""
 
@@ -1095,18 +1150,13 @@ class HttpClient:
             except (HTTPError, OSError, HTTPException) as exc:
                 raise self._classify(exc, url, settings) from None
             attempts = _attempts(resp, 1)
-            is_whole = False
-            try:
-                content = _read_answer(resp, url)
-                is_whole = len(content) < ANSWER_LIMIT
-            except (HTTPError, OSError, HTTPException) as exc:
-                if exchange.cut is None:
-                    error = self._classify(exc, url, settings)
-                    error.attempts = attempts
-                    raise error from None
-                content = b""
-            finally:
-                _finish(resp, is_whole=is_whole and exchange.cut is None)
+
+            def classify(exc: BaseException) -> SubmitFailedError:
+                error = self._classify(exc, url, settings)
+                error.attempts = attempts
+                return error
+
+            content = _read_or_raise(resp, url, exchange, classify)
             if exchange.cut is not None:  # the answer was cut: what was read may look whole
                 error = _timeout_error(
                     url,
@@ -1126,32 +1176,16 @@ class HttpClient:
         once = dataclasses.replace(self._settings, retries=0)  # messages: one attempt
         if params:
             url = f"{url}?{urlencode(params)}"
-        with self._exchange(limit, f"{_seconds(limit)} s limit", stop=self._stop) as ex:
-            try:
-                resp = self._get_manager.urlopen(
-                    "GET",
-                    url,
-                    headers=self._headers,
-                    retries=False,
-                    redirect=False,
-                    timeout=Timeout(connect=limit, read=limit),
-                    preload_content=False,
-                )
-            except (HTTPError, OSError, HTTPException) as exc:
-                raise self._classify(exc, url, once) from None
-            is_whole = False
-            try:
-                content = _read_answer(resp, url)
-                is_whole = len(content) < ANSWER_LIMIT
-            except (HTTPError, OSError, HTTPException) as exc:
-                if ex.cut is None:
-                    raise self._classify(exc, url, once) from None
-                content = b""
-            finally:
-                _finish(resp, is_whole=is_whole and ex.cut is None)
-            if ex.cut is not None:
-                raise SubmitTimeoutError(f"no answer from {_shown_url(url)} within the {ex.within}")
-        return _answer(resp, content, 1, url)
+        return _request_once(
+            self._get_manager,
+            self._exchange(limit, f"{_seconds(limit)} s limit", stop=self._stop),
+            "GET",
+            url,
+            self._headers,
+            None,
+            limit=limit,
+            classify=lambda exc: self._classify(exc, url, once),
+        )
 
     def get(self, path: str, params: Mapping[str, str], *, limit: float) -> Answer:
         """``GET`` the server's ``path`` (below its root, e.g. ``/api/v1/test_runs``) once, no
@@ -1276,37 +1310,18 @@ class ApiClient:
             body = json.dumps(json_body).encode()
         if params:
             url = f"{url}{'&' if '?' in url else '?'}{urlencode(params)}"
-        with self._exchange(limit) as ex:
-            try:
-                resp = self._manager.urlopen(
-                    method,
-                    url,
-                    body=body,
-                    headers=headers,
-                    retries=False,
-                    redirect=False,
-                    timeout=Timeout(connect=limit, read=limit),
-                    preload_content=False,
-                )
-            except (HTTPError, OSError, HTTPException) as exc:
-                raise classify_exception(
-                    exc, url, self._settings, proxy=self._proxy, tls=self._tls
-                ) from None
-            is_whole = False
-            try:
-                content = _read_answer(resp, url)
-                is_whole = len(content) < ANSWER_LIMIT
-            except (HTTPError, OSError, HTTPException) as exc:
-                if ex.cut is None:
-                    raise classify_exception(
-                        exc, url, self._settings, proxy=self._proxy, tls=self._tls
-                    ) from None
-                content = b""
-            finally:
-                _finish(resp, is_whole=is_whole and ex.cut is None)
-            if ex.cut is not None:
-                raise SubmitTimeoutError(f"no answer from {_shown_url(url)} within the {ex.within}")
-        return _answer(resp, content, 1, url)
+        return _request_once(
+            self._manager,
+            self._exchange(limit),
+            method,
+            url,
+            headers,
+            body,
+            limit=limit,
+            classify=lambda exc: classify_exception(
+                exc, url, self._settings, proxy=self._proxy, tls=self._tls
+            ),
+        )
 
     def close(self) -> None:
         self._manager.clear()
