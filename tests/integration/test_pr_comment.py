@@ -260,3 +260,20 @@ def test_a_token_that_cannot_be_a_header_is_one_warning_never_shown(
     for part in token.split():
         assert part not in result.output
     assert github.requests == []
+
+
+def test_changes_mode_keeps_an_existing_comment_current_without_a_comparison(
+    jux_server: JuxServer, github: GithubApi, workdir: Path, tmp_path: Path
+) -> None:
+    submit_base(jux_server, tmp_path)
+    pr_reports(workdir)
+    env = pr_env(tmp_path, jux_server, github, "2", JUX_PR_COMMENT="changes")
+    assert run_cli(["reports/*.xml"], env, cwd=workdir).code == 0
+    (ours,) = github.comments(PR)
+    assert "**New failures** (1)" in ours["body"]
+    jux_server.query_api = False  # the next run cannot compare: the comment must not stay stale
+    result = run_cli(["reports/*.xml"], env | {"GITHUB_RUN_ATTEMPT": "2"}, cwd=workdir)
+    assert "updated the comment" in result.output
+    (now,) = github.comments(PR)
+    assert now["id"] == ours["id"] and "New failures" not in now["body"]
+    assert "no comparison\\: the server has no query API" in now["body"]  # Markdown-escaped

@@ -51,9 +51,6 @@ def _publish(
 ) -> Outcome:
     comparison = summary.comparison
     has_changes = comparison is not None and comparison.has_changes
-    is_compared = comparison is not None and comparison.is_compared
-    if settings.pr_comment is PrComment.CHANGES and not is_compared:
-        return Outcome("no pull-request comment: there is no comparison")
     target = find_target(settings, summary.context)
     if isinstance(target, Outcome):
         return target
@@ -81,7 +78,8 @@ def _publish(
             marker,
             seconds=seconds,
             # "changes": a comment only when something changed, but one already there is kept
-            # current (else it would go on listing failures fixed since)
+            # current, also when there is no comparison this time (else it would go on
+            # listing failures fixed since)
             create=settings.pr_comment is PrComment.ALWAYS or has_changes,
         )
     finally:
