@@ -17,6 +17,7 @@ from pathlib import Path, PurePath, PurePosixPath
 from lxml import etree
 
 from jux_submit.models import Attachment, ReportFile
+from jux_submit.validate import local_name
 
 #: The Jenkins JUnit-attachments convention, in system-out / system-err.
 MARKER_RE = re.compile(r"\[\[ATTACHMENT\|([^\]\r\n]+)\]\]")
@@ -44,10 +45,6 @@ class AttachmentSet:
 
     def __add__(self, other: AttachmentSet) -> AttachmentSet:
         return AttachmentSet(self.attachments + other.attachments, self.warnings + other.warnings)
-
-
-def _local(tag: object) -> str:
-    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
 
 
 def _test_id(case: etree._Element) -> str:
@@ -106,10 +103,10 @@ def find_references(
         return ()
     refs: list[AttachmentRef] = []
     for elem in root.iter():
-        name = _local(elem.tag)
+        name = local_name(elem.tag)
         if name in ("system-out", "system-err"):
             parent = elem.getparent()
-            is_case = parent is not None and _local(parent.tag) == "testcase"
+            is_case = parent is not None and local_name(parent.tag) == "testcase"
             owner = _test_id(parent) if is_case and parent is not None else None
             where = f"of {owner}" if owner else "of a test suite"
             text = "".join(str(part) for part in elem.itertext())

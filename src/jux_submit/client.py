@@ -7,6 +7,7 @@ urllib3 (whose types never leave ``transport.py``), and tests can script one in 
 from __future__ import annotations
 
 import io
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
@@ -47,6 +48,18 @@ class Client(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class Budget:
+    """Time left for a group of requests: ``seconds`` from now, never past ``deadline`` (a
+    ``time.monotonic()`` value, or None)."""
+
+    def __init__(self, seconds: float, deadline: float | None = None) -> None:
+        ends = time.monotonic() + seconds
+        self.ends = min(ends, deadline) if deadline is not None else ends
+
+    def left(self) -> float:
+        return self.ends - time.monotonic()
 
 
 class QueryClient(Protocol):

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from lxml import etree
 
 from jux_submit.models import Counts, Payload, PayloadMode, ValidReport
+from jux_submit.validate import local_name
 
 if TYPE_CHECKING:
     from jux_submit.enrich import Metadata
@@ -33,24 +34,20 @@ class Combined:
     sources: tuple[str, ...]
 
 
-def _local(tag: object) -> str:
-    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
-
-
 def _top_suites(root: etree._Element) -> list[etree._Element]:
-    if _local(root.tag) == "testsuite":
+    if local_name(root.tag) == "testsuite":
         return [root]
-    return [child for child in root if _local(child.tag) == "testsuite"]
+    return [child for child in root if local_name(child.tag) == "testsuite"]
 
 
 def _set_source(suite: etree._Element, relpath: str) -> None:
     """Put ``jux:source_file`` first in the suite's properties (replacing an old one)."""
-    props = next((c for c in suite if _local(c.tag) == "properties"), None)
+    props = next((c for c in suite if local_name(c.tag) == "properties"), None)
     if props is None:
         props = etree.Element("properties")
         suite.insert(0, props)
     for prop in list(props):
-        if _local(prop.tag) == "property" and prop.get("name") == SOURCE_FILE:
+        if local_name(prop.tag) == "property" and prop.get("name") == SOURCE_FILE:
             props.remove(prop)
     new = etree.Element("property", name=SOURCE_FILE, value=relpath)
     props.insert(0, new)
@@ -59,9 +56,9 @@ def _set_source(suite: etree._Element, relpath: str) -> None:
 def _properties(suite: etree._Element) -> tuple[tuple[str, str], ...]:
     out: list[tuple[str, str]] = []
     for child in suite:
-        if _local(child.tag) == "properties":
+        if local_name(child.tag) == "properties":
             for prop in child:
-                name = prop.get("name") if _local(prop.tag) == "property" else None
+                name = prop.get("name") if local_name(prop.tag) == "property" else None
                 if name is not None:
                     out.append((name, prop.get("value") or prop.text or ""))
     return tuple(out)

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from lxml import etree
 
+from jux_submit.client import Budget
 from jux_submit.errors import JuxError
 from jux_submit.models import (
     CIContext,
@@ -43,6 +44,7 @@ from jux_submit.models import (
     TestKey,
     ValidationProblem,
 )
+from jux_submit.validate import local_name
 
 if TYPE_CHECKING:
     from jux_submit.client import Answer, QueryClient
@@ -82,15 +84,6 @@ class _BaseResults:
     suite_tests: dict[str, int]
 
 
-class _Budget:
-    def __init__(self, settings: Settings, deadline: float | None) -> None:
-        ends = time.monotonic() + min(COMPARE_LIMIT, settings.timeout)
-        self.ends = min(ends, deadline) if deadline is not None else ends
-
-    def left(self) -> float:
-        return self.ends - time.monotonic()
-
-
 def base_branch_for(context: CIContext) -> tuple[str | None, str]:
     """The branch whose runs are the base, and what it is ("target" or "same branch")."""
     if context.pull_request and context.pr_target_branch:
@@ -117,7 +110,7 @@ def compare_run(
             ComparisonStatus.NO_BASE,
             "no comparison: no branch was detected (set JUX_BRANCH)",
         )
-    budget = _Budget(settings, deadline)
+    budget = Budget(min(COMPARE_LIMIT, settings.timeout), deadline)
     started = time.monotonic()
     try:
         base = _find_base(query, context.project, branch, context.commit, set(own_run_ids), budget)
@@ -131,7 +124,11 @@ def compare_run(
         # this run's side has a time window of its own (re-reading a 200 MB report takes
         # seconds), never past the deadline
         current = _current_results(
-            sources, settings, context.project, results.failed, _Budget(settings, deadline)
+            sources,
+            settings,
+            context.project,
+            results.failed,
+            Budget(min(COMPARE_LIMIT, settings.timeout), deadline),
         )
     except _UnavailableError as exc:
         log.debug("comparison unavailable after %.2f s: %s", time.monotonic() - started, exc)
@@ -162,7 +159,7 @@ def compare_run(
 # --- the server's side ------------------------------------------------------------------------
 
 
-def _get_json(query: QueryClient, path: str, params: Mapping[str, str], budget: _Budget) -> Any:
+def _get_json(query: QueryClient, path: str, params: Mapping[str, str], budget: Budget) -> Any:
     left = budget.left()
     if left <= 0.05:
         raise _UnavailableError("the query API took too long")
@@ -216,7 +213,7 @@ def _find_base(  # noqa: PLR0917
     branch: str,
     commit: str | None,
     own: set[str],
-    budget: _Budget,
+    budget: Budget,
 ) -> list[BaseRun]:
     """The base run and the runs of its commit listed right after it (newest first)."""
     base: list[BaseRun] = []
@@ -258,7 +255,7 @@ def _find_base(  # noqa: PLR0917
 
 
 def _base_results(
-    query: QueryClient, base: list[BaseRun], budget: _Budget, parallel: int
+    query: QueryClient, base: list[BaseRun], budget: Budget, parallel: int
 ) -> _BaseResults:
     suites: list[tuple[str, str, int, int]] = []  # (suite id, name, failures, errors)
     suite_tests: dict[str, int] = {}
@@ -342,7 +339,7 @@ def _current_results(
     settings: Settings,
     project: str,
     wanted: set[TestKey],
-    budget: _Budget,
+    budget: Budget,
 ) -> _CurrentResults:
     """This run's tests, from the bytes that were sent (a converted or repaired report's
     JUnit, else the file, streamed). A report stored under another project (its own
@@ -392,11 +389,6 @@ def _current_results(
     return current
 
 
-def _local(tag: object) -> str:
-    text = tag if isinstance(tag, str) else ""
-    return text.rpartition("}")[2]
-
-
 def _cases(stream: Any, *, huge_tree: bool) -> Iterator[tuple[TestKey, bool, bool]]:
     """(test, failed, passed) for every ``<testcase>``, streamed; the suite is the nearest
     enclosing ``<testsuite>``."""
@@ -412,7 +404,7 @@ def _cases(stream: Any, *, huge_tree: bool) -> Iterator[tuple[TestKey, bool, boo
         remove_pis=True,
     )
     for event, elem in events:
-        tag = _local(elem.tag)
+        tag = local_name(elem.tag)
         if tag == "testsuite":
             if event == "start":
                 suites.append(elem.get("name") or "")
@@ -420,7 +412,7 @@ def _cases(stream: Any, *, huge_tree: bool) -> Iterator[tuple[TestKey, bool, boo
                 suites.pop()
                 elem.clear(keep_tail=False)
         elif tag == "testcase" and event == "end":
-            kinds = {_local(child.tag) for child in elem}
+            kinds = {local_name(child.tag) for child in elem}
             is_failed = "failure" in kinds or "error" in kinds
             is_passed = not is_failed and "skipped" not in kinds
             suite = suites[-1] if suites else ""

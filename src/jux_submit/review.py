@@ -18,12 +18,12 @@ import hashlib
 import json
 import logging
 import re
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote, urlsplit
 
+from jux_submit.client import Budget
 from jux_submit.errors import JuxError
 from jux_submit.settings import is_loopback_host
 
@@ -214,14 +214,6 @@ def insecure_problem(target: Target, settings: Settings) -> str | None:
     )
 
 
-class _Budget:
-    def __init__(self, seconds: float) -> None:
-        self.ends = time.monotonic() + seconds
-
-    def left(self) -> float:
-        return self.ends - time.monotonic()
-
-
 class CommentError(Exception):
     """A request about the comment failed; ``status`` is the HTTP status (0: no answer)."""
 
@@ -235,7 +227,7 @@ def upsert(
 ) -> Outcome:
     """Update the comment carrying ``marker``, or create one (unless not ``create``); never
     raises."""
-    budget = _Budget(seconds)
+    budget = Budget(seconds)
     try:
         found = _find(http, target, marker, budget)
         if found is None and not create:
@@ -269,7 +261,7 @@ def _call(
     http: Http,
     method: str,
     url: str,
-    budget: _Budget,
+    budget: Budget,
     *,
     body: str | None = None,
     params: Mapping[str, str] | None = None,
@@ -289,7 +281,7 @@ def _call(
         raise CommentError(f"no answer ({exc.message})") from None
 
 
-def _find(http: Http, target: Target, marker: str, budget: _Budget) -> tuple[str, str] | None:
+def _find(http: Http, target: Target, marker: str, budget: Budget) -> tuple[str, str] | None:
     """The id and body of the comment carrying ``marker``: the newest by a bot, else the
     newest."""
     matches: list[tuple[bool, str, str]] = []  # (by a bot, id, body)

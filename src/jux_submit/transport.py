@@ -760,17 +760,21 @@ class TLSConfig:
         return self.context is not None
 
 
-def _ca_bundle(settings: Settings) -> tuple[str | bool, str]:
+def _ca_bundle(
+    settings: Settings, *, use_option: bool = True, strict: bool = True
+) -> tuple[str | bool, str]:
     """(verify, source): ``--ca-bundle``, else the first of ``CA_VARIABLES`` set in the run's
     environment, else True (certifi). Raises ``ConfigError`` for a variable naming a path that
     does not exist (the first request would only fail with an ``OSError``)."""
-    if settings.ca_bundle is not None:
+    if use_option and settings.ca_bundle is not None:
         return str(settings.ca_bundle), CA_OPTION.split(" / ", 1)[0]
     for variable in CA_VARIABLES:
         value = settings.environ.get(variable, "").strip()
         if not value:
             continue
         if not (Path(value).is_file() or Path(value).is_dir()):
+            if not strict:
+                continue
             raise ConfigError(
                 f"invalid configuration:\n  {variable}: {value!r} does not exist; expected a "
                 "PEM file or a folder of certificates",
@@ -998,6 +1002,33 @@ def _answer(resp: BaseHTTPResponse, content: bytes, attempts: int, url: str) -> 
     )
 
 
+@contextlib.contextmanager
+def _watched(  # noqa: PLR0917 - private helper of the two clients
+    watchdog: _Watchdog,
+    settings: Settings,
+    deadline: float | None,
+    limit: float,
+    limit_text: str,
+    stop: threading.Event | None,
+) -> Iterator[_Exchange]:
+    """The calling thread's next request runs under ``limit`` per attempt (see above)."""
+    exchange = _Exchange(
+        watchdog,
+        limit=limit,
+        limit_text=limit_text,
+        deadline=deadline,
+        deadline_text=f"run's deadline (--deadline {settings.deadline:g} s)",
+        stop=stop,
+    )
+    _ACTIVE.exchange = exchange
+    exchange.start_attempt()
+    try:
+        yield exchange
+    finally:
+        exchange.end_attempt()
+        _ACTIVE.exchange = None
+
+
 def _read_or_raise(
     resp: BaseHTTPResponse,
     url: str,
@@ -1084,26 +1115,10 @@ class HttpClient:
     def url_for(self, endpoint: Endpoint) -> str:
         return self._root + endpoint.path
 
-    @contextlib.contextmanager
     def _exchange(
         self, limit: float, limit_text: str, *, stop: threading.Event | None = None
-    ) -> Iterator[_Exchange]:
-        """The calling thread's next request runs under ``limit`` per attempt (see above)."""
-        exchange = _Exchange(
-            self._watchdog,
-            limit=limit,
-            limit_text=limit_text,
-            deadline=self._deadline,
-            deadline_text=f"run's deadline (--deadline {self._settings.deadline:g} s)",
-            stop=stop,
-        )
-        _ACTIVE.exchange = exchange
-        exchange.start_attempt()
-        try:
-            yield exchange
-        finally:
-            exchange.end_attempt()
-            _ACTIVE.exchange = None
+    ) -> contextlib.AbstractContextManager[_Exchange]:
+        return _watched(self._watchdog, self._settings, self._deadline, limit, limit_text, stop)
 
     def _attempt_limit(self, body: bytes | io.RawIOBase) -> tuple[float, str]:
         """``--timeout``, plus the time the body takes at ``UPLOAD_FLOOR`` (and its text)."""
@@ -1272,23 +1287,11 @@ class ApiClient:
     def root(self) -> str:
         return self._root
 
-    @contextlib.contextmanager
-    def _exchange(self, limit: float) -> Iterator[_Exchange]:
-        ex = _Exchange(
-            self._watchdog,
-            limit=limit,
-            limit_text=f"{_seconds(limit)} s limit",
-            deadline=self._deadline,
-            deadline_text=f"run's deadline (--deadline {self._settings.deadline:g} s)",
-            stop=self._stop,
+    def _exchange(self, limit: float) -> contextlib.AbstractContextManager[_Exchange]:
+        limit_text = f"{_seconds(limit)} s limit"
+        return _watched(
+            self._watchdog, self._settings, self._deadline, limit, limit_text, self._stop
         )
-        _ACTIVE.exchange = ex
-        ex.start_attempt()
-        try:
-            yield ex
-        finally:
-            ex.end_attempt()
-            _ACTIVE.exchange = None
 
     def request(
         self,
@@ -1329,13 +1332,9 @@ class ApiClient:
 
 
 def _environment_ca(settings: Settings) -> tuple[str | bool, str]:
-    """The CA bundle for a platform API: the first of ``CA_VARIABLES`` naming an existing
-    path, else certifi's public CAs."""
-    for variable in CA_VARIABLES:
-        value = settings.environ.get(variable, "").strip()
-        if value and (Path(value).is_file() or Path(value).is_dir()):
-            return value, variable
-    return True, "certifi's public CAs"
+    """The CA bundle for a platform API: ``_ca_bundle`` without ``--ca-bundle`` (the Jux
+    server's), a variable naming a missing path skipped rather than refused."""
+    return _ca_bundle(settings, use_option=False, strict=False)
 
 
 def api_proxy_problems(api_root: str, token: str, settings: Settings) -> list[str]:

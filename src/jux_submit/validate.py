@@ -138,7 +138,8 @@ def make_parser(*, huge_tree: bool = False) -> etree.XMLParser:
     return parser
 
 
-def _local(tag: object) -> str:
+def local_name(tag: object) -> str:
+    """An element's tag without its namespace ("" for comments and the like)."""
     if not isinstance(tag, str):
         return ""
     return tag.rsplit("}", 1)[-1]
@@ -295,7 +296,7 @@ class _Scan:
         while (parent := root.getparent()) is not None:
             root = parent
         self.root = root
-        name = _local(root.tag)
+        name = local_name(root.tag)
         if name not in _ROOTS:
             return ValidationProblem(
                 f"not a JUnit report: the root element is <{name}>, expected <testsuites> or "
@@ -478,7 +479,9 @@ def _read_numbers(elem: etree._Element) -> None:
                 int(raw)
         except (ValueError, TypeError):
             name = elem.get("name")
-            label = f"<{_local(elem.tag)} name={name!r}>" if name else f"<{_local(elem.tag)}>"
+            label = (
+                f"<{local_name(elem.tag)} name={name!r}>" if name else f"<{local_name(elem.tag)}>"
+            )
             raise _BadNumberError(
                 f"not a valid JUnit report: {label} has {attr}={raw!r}, which is not a number",
                 _line(elem),

@@ -258,10 +258,8 @@ def test_several_reports_are_compared_as_one_union(
     assert keys(comparison["new_failures"]) == ["test_b"]
 
 
-def test_gitlab_merge_request_gets_the_counts_in_its_dotenv(
-    jux_server: JuxServer, base_run: Path, workdir: Path, tmp_path: Path
-) -> None:
-    pr_reports(workdir)
+def gitlab_env(workdir: Path, server: JuxServer, **extra: str) -> dict[str, str]:
+    """GitLab CI variables of a merge-request pipeline from ``feature`` into ``main``."""
     env = make_environ(
         GITLAB_CI="true",
         CI="true",
@@ -276,9 +274,18 @@ def test_gitlab_merge_request_gets_the_counts_in_its_dotenv(
         CI_MERGE_REQUEST_IID="3",
         CI_MERGE_REQUEST_SOURCE_BRANCH_NAME="feature",
         CI_MERGE_REQUEST_TARGET_BRANCH_NAME="main",
-        JUX_API_URL=jux_server.url,
+        JUX_API_URL=server.url,
         JUX_PROJECT=PROJECT,
     )
+    env.update(extra)
+    return env
+
+
+def test_gitlab_merge_request_gets_the_counts_in_its_dotenv(
+    jux_server: JuxServer, base_run: Path, workdir: Path, tmp_path: Path
+) -> None:
+    pr_reports(workdir)
+    env = gitlab_env(workdir, jux_server)
     code, output, document = submit(workdir, env)
     assert code == 0, output
     assert keys(document["comparison"]["new_failures"]) == ["test_c"]  # type: ignore[index]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import make_environ, run_cli
+from tests.conftest import run_cli
 from tests.integration.test_compare import (
     BASE_SHA,
     PR_SHA,
@@ -17,6 +17,7 @@ from tests.integration.test_compare import (
     pr_reports,
     write_report,
 )
+from tests.integration.test_compare import gitlab_env as compare_gitlab_env
 from tests.jux_server import JuxServer
 from tests.platform_api.github import DEFAULT_TOKEN as GITHUB_TOKEN
 from tests.platform_api.github import GithubApi
@@ -163,29 +164,15 @@ def test_no_comment_without_a_token_or_outside_a_pull_request(
 
 
 def gitlab_env(workdir: Path, server: JuxServer, api: GitlabApi, **extra: str) -> dict[str, str]:
-    env = make_environ(
-        GITLAB_CI="true",
-        CI="true",
-        CI_SERVER_URL="https://gitlab.example.com",
+    return compare_gitlab_env(
+        workdir,
+        server,
         CI_API_V4_URL=api.api_url,
         CI_PROJECT_ID="123",
-        CI_PROJECT_PATH="acme/shop",
-        CI_PROJECT_DIR=str(workdir),
-        CI_PIPELINE_ID="55",
-        CI_JOB_ID="66",
-        CI_JOB_NAME="test",
-        CI_COMMIT_SHA=PR_SHA,
-        CI_COMMIT_REF_NAME="feature",
-        CI_MERGE_REQUEST_IID="3",
-        CI_MERGE_REQUEST_SOURCE_BRANCH_NAME="feature",
-        CI_MERGE_REQUEST_TARGET_BRANCH_NAME="main",
-        JUX_API_URL=server.url,
-        JUX_PROJECT=PROJECT,
         JUX_PR_COMMENT="always",
         JUX_GITLAB_TOKEN=GITLAB_TOKEN,
+        **extra,
     )
-    env.update(extra)
-    return env
 
 
 def test_one_note_per_merge_request_updated_on_a_retry(

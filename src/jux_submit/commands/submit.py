@@ -198,7 +198,8 @@ def run_submit(settings: Settings) -> RunSummary:
             written = {Path(p).stem for p in usable.written.values()}
             pending_earlier = len({e.stem for e in usable.pending()} & earlier - written)
         comparison = None
-        if settings.compare is Compare.AUTO and not stop.is_set():
+        # not after an interruption, nor once the breaker stopped contacting the server
+        if settings.compare is Compare.AUTO and not stop.is_set() and not breaker.event.is_set():
             comparison = _compare(
                 client, settings, context, discovery.files, results, deadline=deadline
             )
