@@ -7,25 +7,13 @@ stop the others: every unexpected exception while handling it becomes that repor
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from jux_submit.classify import REFUSED_NAME
-from jux_submit.combine import prepare_combined_payload
-from jux_submit.deliver import (
-    RESUBMIT_HINT,
-    Breaker,
-    Delivery,
-    Parcel,
-    deliver_all_stored,
-    internal_result,
-)
 from jux_submit.discover import discover_reports
 from jux_submit.interrupt import StopFlag, catch_signals, interrupt_grace, run_all
 from jux_submit.journal import Journal
@@ -42,7 +30,6 @@ from jux_submit.models import (
     Status,
     ValidationProblem,
 )
-from jux_submit.outbox import LockState, Outbox
 from jux_submit.payload import check_package_size
 from jux_submit.prepare import (
     PackagingPlan,
@@ -53,13 +40,16 @@ from jux_submit.prepare import (
     prepare_payload,
     resolve_context,
 )
-from jux_submit.redact import Redactor
 from jux_submit.settings import Compare, Mode
 from jux_submit.validate import Validated
 
 if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
+
     from jux_submit.client import QueryClient
+    from jux_submit.deliver import Delivery, Parcel
     from jux_submit.enrich import Metadata
+    from jux_submit.outbox import Outbox
     from jux_submit.settings import Settings
 
 log = logging.getLogger("jux_submit")
@@ -137,7 +127,11 @@ def run_submit(settings: Settings) -> RunSummary:
             replace(summary, files=results, duration=time.monotonic() - started)
         )
 
-    from jux_submit.transport import build_client  # requests: only when something is sent
+    # the sending path's modules: a dry run never loads them (start-up: benchmarks row 2)
+    from jux_submit.deliver import RESUBMIT_HINT, Breaker, Delivery
+    from jux_submit.outbox import LockState, Outbox
+    from jux_submit.redact import Redactor
+    from jux_submit.transport import build_client
 
     stop = StopFlag()  # set by SIGTERM/SIGINT while files are processed (interrupt.py)
     deadline = started + settings.deadline
@@ -292,6 +286,8 @@ def _send_earlier_entries(
 ) -> tuple[FileResult, ...]:
     """Entries earlier runs left whose report this run did not rebuild (it changed or is gone)
     go out as they were stored, so that a persistent workspace's outbox empties itself."""
+    from jux_submit.deliver import deliver_all_stored
+
     written = {Path(p).stem for p in outbox.written.values()}
     entries = [e for e in outbox.pending() if e.stem in earlier and e.stem not in written]
     if not entries or stop.is_set():
@@ -305,6 +301,8 @@ def _process_all(
 ) -> tuple[FileResult, ...]:
     settings = run.settings
     if settings.combine:
+        from concurrent.futures import ThreadPoolExecutor
+
         with ThreadPoolExecutor(settings.parallel, thread_name_prefix="jux") as pool:
             return process_combined(files, run, pool)
     if run.delivery is None:
@@ -354,10 +352,14 @@ def process_file(file: ReportFile, run: SubmitRun) -> FileResult:
     try:
         return _process_file(file, run, started)
     except Exception as exc:  # the per-report barrier: one report never stops the others
+        from jux_submit.deliver import internal_result
+
         return internal_result(file.relpath, exc, run.settings, started)
 
 
 def _hash_file(file: ReportFile) -> str:
+    import hashlib  # OpenSSL's start-up: only once a journal or a send needs a digest
+
     with file.path.open("rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
@@ -394,14 +396,6 @@ def _process_file(file: ReportFile, run: SubmitRun, started: float) -> FileResul
             return FileResult(file.relpath, Status.IGNORED, size=file.size, note=str(checked))
         log.error("%s: invalid: %s", file.relpath, checked)
         return invalid_result(file, checked, started)
-    if converted is not None:
-        source_sha = converted.source_sha256
-    elif source_sha is None:
-        source_sha = (
-            hashlib.sha256(checked.content).hexdigest()
-            if checked.content is not None
-            else _hash_file(file)
-        )
     payload = prepare_payload(checked, run.metadata, settings, packaging=run.packaging)
     base = pending_result(file.relpath, checked.report.counts, payload)
     if converted is not None:
@@ -415,6 +409,16 @@ def _process_file(file: ReportFile, run: SubmitRun, started: float) -> FileResul
             base = replace(base, note="sent again although already accepted: --force")
         else:  # a dry run: say what a real run would do
             base = replace(base, note="would be skipped: " + skip_note(earlier))
+    if run.delivery is None:  # a dry run stops here: no digest, no parcel
+        return checked_for_sending(base, payload, run, started) or dry_run_result(
+            base, payload, started
+        )
+    if converted is not None:
+        source_sha = converted.source_sha256
+    elif source_sha is None:
+        source_sha = _sha256(checked.content) if checked.content is not None else _hash_file(file)
+    from jux_submit.deliver import Parcel
+
     parcel = Parcel(
         file.relpath,
         payload,
@@ -445,6 +449,8 @@ def _resend_without_refused(
     """A package the server refused because of an attachment goes again without the ones it
     named (or, when it named none, as raw XML): a report is never lost to its attachments."""
     message = refused.error.message if refused.error else ""
+    from jux_submit.classify import REFUSED_NAME
+
     names = frozenset(REFUSED_NAME.findall(message))
     settings = run.settings
     mode = None if names else Mode.RAW
@@ -502,26 +508,46 @@ def skip_note(test_run_id: str) -> str:
     )
 
 
-def dispatch(base: FileResult, parcel: Parcel, run: SubmitRun, started: float) -> FileResult:
-    """Log the payload's warnings, refuse it when over the size limit, else deliver it (or stop
-    there in a dry run)."""
-    settings, payload = run.settings, parcel.payload
+def _sha256(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
+
+
+def checked_for_sending(
+    base: FileResult, payload: Payload, run: SubmitRun, started: float
+) -> FileResult | None:
+    """Log the payload's warnings; the result of a payload over the size limit, else None."""
+    settings = run.settings
     for warning in payload.warnings:
         # attachment warnings already name their report (they also serve combined runs)
         prefixed = warning.startswith(f"{base.path}: ")
         log.warning("%s", warning if prefixed else f"{base.path}: {warning}")
     is_limited = payload.mode is PayloadMode.PACKAGE or settings.combine
     too_big = check_package_size(payload, settings.max_package_size) if is_limited else None
-    if too_big is not None:
-        log.error("%s: not sent: %s", base.path, too_big.message)
-        return base.with_status(
-            Status.REJECTED,
-            error=FileError(too_big.kind, too_big.message, too_big.suggestions),
-            duration=time.monotonic() - started,
-        )
+    if too_big is None:
+        return None
+    log.error("%s: not sent: %s", base.path, too_big.message)
+    return base.with_status(
+        Status.REJECTED,
+        error=FileError(too_big.kind, too_big.message, too_big.suggestions),
+        duration=time.monotonic() - started,
+    )
+
+
+def dry_run_result(base: FileResult, payload: Payload, started: float) -> FileResult:
+    log.info("%s: would send %d bytes to %s", base.path, payload.size, payload.endpoint)
+    return base.with_status(Status.DRY_RUN, duration=time.monotonic() - started)
+
+
+def dispatch(base: FileResult, parcel: Parcel, run: SubmitRun, started: float) -> FileResult:
+    """Log the payload's warnings, refuse it when over the size limit, else deliver it (or stop
+    there in a dry run)."""
+    refused = checked_for_sending(base, parcel.payload, run, started)
+    if refused is not None:
+        return refused
     if run.delivery is None:
-        log.info("%s: would send %d bytes to %s", base.path, payload.size, payload.endpoint)
-        return base.with_status(Status.DRY_RUN, duration=time.monotonic() - started)
+        return dry_run_result(base, parcel.payload, started)
     if parcel.replaces is not None:
         log.info("%s: replacing the copy an earlier run left in the outbox", base.path)
     result = run.delivery.deliver(base, parcel)
@@ -536,6 +562,9 @@ def process_combined(
     Invalid reports keep their own result; reports carrying an XML signature are sent on
     their own (merging would break the signature). The combined result comes last.
     """
+    from jux_submit.combine import prepare_combined_payload
+    from jux_submit.deliver import Parcel, internal_result
+
     started = time.monotonic()
     settings = run.settings
 
