@@ -9,14 +9,13 @@ import errno
 import os
 import re
 import stat
-import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePath, PurePosixPath
 
 from lxml import etree
 
-from jux_submit.models import Attachment, ReportFile
+from jux_submit.models import Attachment, Record, ReportFile
 from jux_submit.validate import local_name
 
 #: The Jenkins JUnit-attachments convention, in system-out / system-err.
@@ -27,8 +26,8 @@ _HINTS = (b"[[ATTACHMENT|", b"attachment")
 _SCAN_CHUNK = 1024 * 1024
 
 
-@dataclass(frozen=True)
-class AttachmentRef:
+@dataclass(frozen=True, eq=False, repr=False)
+class AttachmentRef(Record):
     """One reference found in a report: the text as written, the test it belongs to, where."""
 
     target: str
@@ -36,8 +35,8 @@ class AttachmentRef:
     origin: str  # e.g. "[[ATTACHMENT|x.png]] in system-out of pkg.Cls.test"
 
 
-@dataclass(frozen=True)
-class AttachmentSet:
+@dataclass(frozen=True, eq=False, repr=False)
+class AttachmentSet(Record):
     """Files allowed into a package, and warnings for those refused or missing."""
 
     attachments: tuple[Attachment, ...] = ()
@@ -202,6 +201,8 @@ def replace_control_characters(text: str, replacement: str) -> str:
     replaced by ``replacement``."""
     if text.isprintable():  # the usual case; printable text has none of them
         return text
+    import unicodedata
+
     return "".join(
         replacement if unicodedata.category(char) in _LINE_BREAKING else char for char in text
     )

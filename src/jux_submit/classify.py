@@ -26,7 +26,7 @@ from jux_submit.errors import (
     ServerError,
     UnexpectedResponseError,
 )
-from jux_submit.models import Endpoint
+from jux_submit.models import Endpoint, Record
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 #: a 422 whose text blames an attachment rather than the manifest or the signature
@@ -41,8 +41,8 @@ POSSIBLE_DUPLICATE_AFTER_TIMEOUT = (
 )
 
 
-@dataclass(frozen=True)
-class SubmitOutcome:
+@dataclass(frozen=True, eq=False, repr=False)
+class SubmitOutcome(Record):
     """What happened to one submission: accepted (with a run id) or an error."""
 
     http_status: int | None

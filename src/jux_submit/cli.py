@@ -159,6 +159,13 @@ def _setup_logging(err: TextIO, *, verbose: bool, quiet: bool, redact: Redactor)
     from jux_submit.redact import RedactingFilter
     from jux_submit.report.escape import ConsoleLogFormatter
 
+    # Every record would otherwise look up its thread, process and caller (a walk up the
+    # stack): the log format uses none of them, and each report logs a line (logging HOWTO,
+    # "Optimization"). Nothing here logs with stack_info, which also needs the caller.
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
+    logging._srcfile = None
     handler = logging.StreamHandler(err)
     handler.setFormatter(ConsoleLogFormatter("jux-submit: %(levelname)s: %(message)s", redact))
     handler.addFilter(RedactingFilter(redact))
@@ -230,8 +237,6 @@ def _send(settings: Settings, out: TextIO, redact: Redactor) -> int:
 
     from jux_submit.report import ci_reporters
     from jux_submit.report.console import render_text
-    from jux_submit.report.files import replace_file
-    from jux_submit.report.json_report import render_json
     from jux_submit.settings import Command
 
     reporters = ci_reporters(settings.environ, redact)
@@ -257,10 +262,14 @@ def _send(settings: Settings, out: TextIO, redact: Redactor) -> int:
             reporter.end_logs()  # close the log group/section before the summary prints
     results_file: str | None = None
     if settings.json:
+        from jux_submit.report.json_report import render_json  # json: only for --json
+
         text = redact(render_json(summary, settings))
         if settings.json == "-":
             out.write(text)
         else:
+            from jux_submit.report.files import replace_file
+
             path = Path(settings.json)
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)

@@ -12,11 +12,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from jux_submit.models import Endpoint
+from jux_submit.models import Endpoint, Record
 
 
-@dataclass(frozen=True)
-class Answer:
+@dataclass(frozen=True, eq=False, repr=False)
+class Answer(Record):
     """The final HTTP answer to one submission (after the transport's retries)."""
 
     status: int

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from lxml import etree
 
-from jux_submit.models import Counts, Payload, PayloadMode, ValidReport
+from jux_submit.models import Counts, Payload, PayloadMode, Record, ValidReport
 from jux_submit.validate import local_name
 
 if TYPE_CHECKING:
@@ -24,8 +24,8 @@ if TYPE_CHECKING:
 SOURCE_FILE = "jux:source_file"
 
 
-@dataclass(frozen=True)
-class Combined:
+@dataclass(frozen=True, eq=False, repr=False)
+class Combined(Record):
     """The merged document (UTF-8), its counts, and the first suite's properties."""
 
     xml: bytes

@@ -40,6 +40,7 @@ from jux_submit.models import (
     CIContext,
     Comparison,
     ComparisonStatus,
+    Record,
     ReportFile,
     TestKey,
     ValidationProblem,
@@ -71,8 +72,10 @@ class _UnavailableError(Exception):
     """The comparison cannot be made; ``args[0]`` says why, in a few words."""
 
 
-@dataclass(frozen=True)
-class BaseRun:
+@dataclass(frozen=True, eq=False, repr=False)
+class BaseRun(Record):
+    """The run this one is compared with: its id, branch and commit."""
+
     id: str
     branch: str
     commit: str | None

@@ -2,16 +2,73 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
 from enum import StrEnum
+from operator import attrgetter
 from pathlib import Path
+from reprlib import recursive_repr
 from typing import Any
 
 from jux_submit.errors import InvalidPackageError, ReportRejectedError
 
 
-@dataclass(frozen=True)
-class CIContext:
+class Record:
+    """``==``, ``hash()`` and ``repr()`` of a frozen dataclass, written once for all of them.
+
+    The value classes say ``@dataclass(frozen=True, eq=False, repr=False)`` and inherit these,
+    which behave exactly as the generated ones: equal when of the same class with equal
+    ``compare`` fields, the hash of those fields, ``Name(field=value, ...)`` of the ``repr``
+    fields. Start-up is why: ``dataclasses`` compiles every method it generates from source
+    when the module is imported (about 0.1 ms each, and a run imports some thirty classes).
+    """
+
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is self.__class__:
+            key = _record_keys(self.__class__)[0]
+            return key(self) == key(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(_record_keys(self.__class__)[1](self))
+
+    @recursive_repr()
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{n}={getattr(self, n)!r}" for n in _record_keys(self.__class__)[2])
+        return f"{self.__class__.__qualname__}({shown})"
+
+
+_Key = Callable[[Any], tuple[Any, ...]]
+_RECORD_KEYS: dict[type, tuple[_Key, _Key, tuple[str, ...]]] = {}
+
+
+def _record_keys(cls: type) -> tuple[_Key, _Key, tuple[str, ...]]:
+    """The compared fields' getter, the hashed fields' getter and the shown field names of a
+    ``Record`` class (dataclasses' rules: ``hash`` unset follows ``compare``)."""
+    found = _RECORD_KEYS.get(cls)
+    if found is None:
+        every = fields(cls)
+        compared = [f.name for f in every if f.compare]
+        hashed = [f.name for f in every if (f.compare if f.hash is None else f.hash)]
+        found = (_getter(compared), _getter(hashed), tuple(f.name for f in every if f.repr))
+        _RECORD_KEYS[cls] = found
+    return found
+
+
+def _getter(names: list[str]) -> _Key:
+    """A function returning the tuple of the attributes ``names`` of an object."""
+    if len(names) > 1:
+        return attrgetter(*names)
+    if names:
+        one = attrgetter(names[0])
+        return lambda obj: (one(obj),)
+    return lambda obj: ()
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class CIContext(Record):
     """Where a report came from: the CI run and the source under test.
 
     Every field is a string or None (``is_ci`` is a bool); numbers are strings. The first
@@ -81,8 +138,8 @@ class PayloadMode(StrEnum):
     PACKAGE = "package"
 
 
-@dataclass(frozen=True)
-class Endpoint:
+@dataclass(frozen=True, eq=False, repr=False)
+class Endpoint(Record):
     """Where one kind of payload goes (CONTRACT.md): the path below the server root, the body's
     content type, the outbox file suffix and the error a 400 there means."""
 
@@ -111,8 +168,10 @@ PACKAGE_ENDPOINT = Endpoint(
 ENDPOINTS: dict[PayloadMode, Endpoint] = {e.mode: e for e in (RAW_ENDPOINT, PACKAGE_ENDPOINT)}
 
 
-@dataclass(frozen=True)
-class Counts:
+@dataclass(frozen=True, eq=False, repr=False)
+class Counts(Record):
+    """Test counts of a report or a run (``time`` in seconds)."""
+
     tests: int = 0
     failures: int = 0
     errors: int = 0
@@ -129,8 +188,8 @@ class Counts:
         )
 
 
-@dataclass(frozen=True)
-class ReportFile:
+@dataclass(frozen=True, eq=False, repr=False)
+class ReportFile(Record):
     """A file found by discovery: absolute path and path relative to the working directory."""
 
     path: Path
@@ -138,8 +197,8 @@ class ReportFile:
     size: int = 0
 
 
-@dataclass(frozen=True)
-class ValidationProblem:
+@dataclass(frozen=True, eq=False, repr=False)
+class ValidationProblem(Record):
     """Why a file is not a valid JUnit report (a value, not an exception)."""
 
     message: str
@@ -155,8 +214,8 @@ class ValidationProblem:
         return where + self.message
 
 
-@dataclass(frozen=True)
-class ValidReport:
+@dataclass(frozen=True, eq=False, repr=False)
+class ValidReport(Record):
     """A report that parsed as JUnit XML, with its counts and what enrichment needs to know."""
 
     file: ReportFile
@@ -168,8 +227,8 @@ class ValidReport:
     converted: bytes | None = field(default=None, repr=False, compare=False)
 
 
-@dataclass(frozen=True)
-class Attachment:
+@dataclass(frozen=True, eq=False, repr=False)
+class Attachment(Record):
     """A file to carry in a package: where it is, its name inside ``attachments/``, its test.
 
     ``root`` is the working directory it was found beneath and ``identity`` the (device, inode)
@@ -185,8 +244,8 @@ class Attachment:
     origin: str = ""
 
 
-@dataclass(frozen=True)
-class Payload:
+@dataclass(frozen=True, eq=False, repr=False)
+class Payload(Record):
     """What will be sent for one report (or one combined run).
 
     ``body`` holds the bytes in memory, or ``body_path`` names a file on disk holding them
@@ -221,8 +280,8 @@ class Payload:
         return ENDPOINTS[self.mode].content_type
 
 
-@dataclass(frozen=True)
-class FileError:
+@dataclass(frozen=True, eq=False, repr=False)
+class FileError(Record):
     """A per-file failure: kind (stable), message, suggestions. Never contains a secret."""
 
     kind: str
@@ -230,8 +289,8 @@ class FileError:
     suggestions: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class FileResult:
+@dataclass(frozen=True, eq=False, repr=False)
+class FileResult(Record):
     """The outcome for one report found (or one combined submission)."""
 
     path: str  # relative to the working directory
@@ -270,8 +329,8 @@ class FileResult:
         return replace(self, status=status, **changes)
 
 
-@dataclass(frozen=True)
-class RunSummary:
+@dataclass(frozen=True, eq=False, repr=False)
+class RunSummary(Record):
     """Everything a reporter needs: the results, in the order the files were found."""
 
     files: tuple[FileResult, ...]
@@ -331,9 +390,12 @@ class RunSummary:
 # --- comparison with the base run (compare.py) ----------------------------------------------
 
 
-@dataclass(frozen=True, order=True)
-class TestKey:
-    """A test as the comparison identifies it: its suite's name, its class name, its name."""
+@dataclass(frozen=True, eq=False, repr=False)
+class TestKey(Record):
+    """A test as the comparison identifies it: its suite's name, its class name, its name.
+
+    Ordered as the tuple of the three (``order=True`` would generate the four comparisons at
+    import; they are written here, with the same meaning)."""
 
     __test__ = False  # not a test class for pytest
 
@@ -344,6 +406,29 @@ class TestKey:
     def to_dict(self) -> dict[str, str]:
         return {"suite": self.suite, "classname": self.classname, "name": self.name}
 
+    def __lt__(self, other: TestKey) -> bool:
+        if other.__class__ is self.__class__:
+            return _test_key(self) < _test_key(other)
+        return NotImplemented
+
+    def __le__(self, other: TestKey) -> bool:
+        if other.__class__ is self.__class__:
+            return _test_key(self) <= _test_key(other)
+        return NotImplemented
+
+    def __gt__(self, other: TestKey) -> bool:
+        if other.__class__ is self.__class__:
+            return _test_key(self) > _test_key(other)
+        return NotImplemented
+
+    def __ge__(self, other: TestKey) -> bool:
+        if other.__class__ is self.__class__:
+            return _test_key(self) >= _test_key(other)
+        return NotImplemented
+
+
+_test_key: Callable[[TestKey], tuple[str, str, str]] = attrgetter("suite", "classname", "name")
+
 
 class ComparisonStatus(StrEnum):
     COMPARED = "compared"
@@ -352,8 +437,8 @@ class ComparisonStatus(StrEnum):
     SKIPPED = "skipped"  # nothing of this run was accepted
 
 
-@dataclass(frozen=True)
-class Comparison:
+@dataclass(frozen=True, eq=False, repr=False)
+class Comparison(Record):
     """This run's reports against the base run's results on the Jux server.
 
     ``note`` is the one line the console shows when there is nothing to list. The lists are

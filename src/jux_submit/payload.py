@@ -6,7 +6,6 @@ in memory, large ones are streamed from disk by ``BodyReader`` (never two copies
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import stat
@@ -35,14 +34,22 @@ IN_MEMORY_LIMIT = 8 * 1024 * 1024
 _CHUNK = 1024 * 1024
 
 
+def _sha256(data: bytes) -> str:
+    import hashlib  # OpenSSL's start-up: only for a payload that may be sent or stored
+
+    return hashlib.sha256(data).hexdigest()
+
+
 def raw_payload_from_bytes(
     body: bytes,
     *,
     reason: str,
     properties_added: tuple[tuple[str, str], ...] = (),
     warnings: tuple[str, ...] = (),
+    digest: bool = True,
 ) -> Payload:
-    """A raw-XML payload whose whole body is in memory."""
+    """A raw-XML payload whose whole body is in memory (``digest=False``: without its
+    ``sha256``, for a payload that is only shown, as a dry run's)."""
     return Payload(
         mode=PayloadMode.RAW,
         mode_reason=reason,
@@ -50,7 +57,7 @@ def raw_payload_from_bytes(
         body=body,
         properties_added=properties_added,
         warnings=warnings,
-        sha256=hashlib.sha256(body).hexdigest(),
+        sha256=_sha256(body) if digest else "",
     )
 
 
@@ -63,17 +70,23 @@ def build_raw_payload(
     properties_added: tuple[tuple[str, str], ...] = (),
     warnings: tuple[str, ...] = (),
     content: bytes | None = None,
+    digest: bool = True,
 ) -> Payload:
     """The raw-XML payload for one report (``splice`` empty for an unmodified report).
 
     ``content`` is the whole file when the caller has already read it (a small report): the
-    body is then built from it without opening the file again."""
+    body is then built from it without opening the file again. ``digest=False`` leaves out
+    the ``sha256`` (a dry run shows the payload and never sends or stores it)."""
     in_memory = len(splice.head) + len(content or b"") - splice.resume_at <= IN_MEMORY_LIMIT
     if content is not None and in_memory:
         is_unmodified = not splice.head and not splice.resume_at
         body = content if is_unmodified else splice.head + content[splice.resume_at :]
         return raw_payload_from_bytes(
-            body, reason=reason, properties_added=properties_added, warnings=warnings
+            body,
+            reason=reason,
+            properties_added=properties_added,
+            warnings=warnings,
+            digest=digest,
         )
     body_size = len(splice.head) + path.stat().st_size - splice.resume_at
     base = Payload(
@@ -88,20 +101,23 @@ def build_raw_payload(
             handle.seek(splice.resume_at)
             body = splice.head + handle.read()
         return raw_payload_from_bytes(
-            body, reason=reason, properties_added=properties_added, warnings=warnings
+            body,
+            reason=reason,
+            properties_added=properties_added,
+            warnings=warnings,
+            digest=digest,
         )
-    digest = hashlib.sha256(splice.head)
+    base = replace(base, body_path=path, body_offset=splice.resume_at, body_prefix=splice.head)
+    if not digest:
+        return base
+    import hashlib
+
+    hasher = hashlib.sha256(splice.head)
     with path.open("rb") as handle:
         handle.seek(splice.resume_at)
         while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return replace(
-        base,
-        body_path=path,
-        body_offset=splice.resume_at,
-        body_prefix=splice.head,
-        sha256=digest.hexdigest(),
-    )
+            hasher.update(chunk)
+    return replace(base, sha256=hasher.hexdigest())
 
 
 class BodyReader(io.RawIOBase):
@@ -244,9 +260,11 @@ def build_package_payload(
     signing: SigningMaterial | None = None,
     properties_added: tuple[tuple[str, str], ...] = (),
     warnings: tuple[str, ...] = (),
+    digest: bool = True,
 ) -> Payload:
     """A ``.jxz`` payload built with py-jxz: ``junit.xml``, ``attachments/<name>`` (with
-    ``Attachment-For`` when the file came from a test case), signed when ``signing`` is given.
+    ``Attachment-For`` when the file came from a test case), signed when ``signing`` is given
+    (``digest=False``: without its ``sha256``, as in ``build_raw_payload``).
 
     Each attachment is read with ``read_attachment`` (from the very file checked when it was
     found); one that is refused or cannot be read any more becomes a warning. Entry names are
@@ -291,7 +309,7 @@ def build_package_payload(
         properties_added=properties_added,
         warnings=tuple(notes),
         entries=entries,
-        sha256=hashlib.sha256(body).hexdigest(),
+        sha256=_sha256(body) if digest else "",
     )
 
 

@@ -7,9 +7,7 @@ when two submissions are the same, for the journal.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
+import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -30,6 +28,7 @@ from jux_submit.models import (
     CIContext,
     Payload,
     PayloadMode,
+    Record,
     ReportFile,
     ValidationProblem,
 )
@@ -89,18 +88,21 @@ def metadata_for(context: CIContext, settings: Settings) -> Metadata:
     )
 
 
-@dataclass(frozen=True)
-class SubmissionKeys:
+@dataclass(frozen=True, eq=False, repr=False)
+class SubmissionKeys(Record):
     """What makes two submissions the same, for the journal.
 
     A report counts as already accepted only for the same server, the same content at the same
     path, the same effective metadata (project, branch, commit, tags, environment, recorded
     variables and every other property written, except the time, host and tool version) and
     the same run identity (CI provider, build, job and attempt; outside CI, the commit). The
-    key is also the submission's ``Idempotency-Key``.
+    key is also the submission's ``Idempotency-Key``. The secret is derived from
+    ``described`` when a key is first asked for (a dry run of new paths asks for none, and
+    OpenSSL's start-up costs milliseconds).
     """
 
-    secret: bytes
+    #: what the keys are derived from: the server, the effective metadata, the run identity
+    described: bytes
 
     @classmethod
     def for_run(cls, settings: Settings, context: CIContext, metadata: Metadata) -> SubmissionKeys:
@@ -116,6 +118,8 @@ class SubmissionKeys:
         root = settings.server_root or ""
         scheme, sep, rest = root.partition("://")
         host, slash, path = rest.partition("/")
+        import json
+
         described = json.dumps(
             {
                 "server": f"{scheme}{sep}{host.rsplit('@', 1)[-1].lower()}{slash}{path}",
@@ -128,10 +132,20 @@ class SubmissionKeys:
             },
             sort_keys=True,
         )
-        return cls(hashlib.sha256(described.encode("utf-8")).digest())
+        return cls(described.encode("utf-8"))
+
+    @functools.cached_property
+    def secret(self) -> bytes:
+        """The run's HMAC key: the SHA-256 of ``described``."""
+        import hashlib
+
+        return hashlib.sha256(self.described).digest()
 
     def key(self, path: str, source_sha256: str) -> str:
         """The journal key of one report of this run."""
+        import hashlib
+        import hmac
+
         message = f"{path}\0{source_sha256}".encode("utf-8", "surrogateescape")
         return hmac.new(self.secret, message, hashlib.sha256).hexdigest()
 
@@ -178,16 +192,16 @@ def _looks_like_json(file: ReportFile) -> bool:
 # --- raw or package ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class PackagingPlan:
+@dataclass(frozen=True, eq=False, repr=False)
+class PackagingPlan(Record):
     """What every package of a run shares: the signing material and the ``--attach`` files."""
 
     signing: SigningMaterial | None = None
     extra: AttachmentSet = field(default_factory=AttachmentSet)
 
 
-@dataclass(frozen=True)
-class ModeDecision:
+@dataclass(frozen=True, eq=False, repr=False)
+class ModeDecision(Record):
     """Raw or package for one submission, why, and the attachments it carries."""
 
     mode: PayloadMode
@@ -358,6 +372,7 @@ def prepare_payload(
             signing=plan.signing,
             properties_added=add,
             warnings=warnings,
+            digest=not settings.dry_run,
         )
     return build_raw_payload(
         file.path,
@@ -367,4 +382,5 @@ def prepare_payload(
         properties_added=add,
         warnings=warnings,
         content=content,
+        digest=not settings.dry_run,  # a dry run sends and stores nothing
     )

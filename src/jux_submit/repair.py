@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from lxml import etree
 
+from jux_submit.models import Record
+
 #: larger documents are not repaired: the repair holds the bytes, the text and the result in
 #: memory at once (about four times the size); validation reports them as not well-formed
 MAX_REPAIR_BYTES = 64 * 1024 * 1024
@@ -52,8 +54,8 @@ _DECLARED_ENCODING = re.compile(
 _ASCII_PROBE = '<?xml version="1.0" encoding=\'x\'?><a b="c">&#10;]]>+-~\\ \t\r\n\x1b</a>'
 
 
-@dataclass(frozen=True)
-class Repair:
+@dataclass(frozen=True, eq=False, repr=False)
+class Repair(Record):
     """A repaired document and how many of each repair were made."""
 
     data: bytes

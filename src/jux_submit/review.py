@@ -25,6 +25,7 @@ from urllib.parse import quote, urlsplit
 
 from jux_submit.client import Budget
 from jux_submit.errors import JuxError
+from jux_submit.models import Record
 from jux_submit.settings import is_loopback_host
 
 if TYPE_CHECKING:
@@ -63,8 +64,8 @@ class Http(Protocol):
     ) -> Answer: ...
 
 
-@dataclass(frozen=True)
-class Target:
+@dataclass(frozen=True, eq=False, repr=False)
+class Target(Record):
     """Where the comment goes and how to reach it."""
 
     platform: str  # "github" or "gitlab"
@@ -91,8 +92,8 @@ class Target:
         )
 
 
-@dataclass(frozen=True)
-class Outcome:
+@dataclass(frozen=True, eq=False, repr=False)
+class Outcome(Record):
     """What happened, in one line (``note``); ``is_warning`` when the user must act."""
 
     note: str

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
-import math
+import os
 import re
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -22,6 +23,7 @@ from urllib.parse import urlsplit
 from jux_submit import __version__
 from jux_submit.errors import ConfigError
 from jux_submit.formats import NAMES as FORMAT_NAMES
+from jux_submit.models import Record
 
 
 class Kind(StrEnum):
@@ -115,8 +117,8 @@ CONFIG_FILE_NAME = ".jux.yml"
 MEGABYTE = 1_000_000
 
 
-@dataclass(frozen=True)
-class Option:
+@dataclass(frozen=True, eq=False, repr=False)
+class Option(Record):
     """One row of the option table: the single source for flags, env vars, inputs and docs."""
 
     name: str  # kebab-case: the Action input, the config-file key and the settings field
@@ -620,8 +622,8 @@ OPTIONS: tuple[Option, ...] = (
 OPTIONS_BY_NAME: Mapping[str, Option] = {opt.name: opt for opt in OPTIONS}
 
 
-@dataclass(frozen=True)
-class Settings:
+@dataclass(frozen=True, eq=False, repr=False)
+class Settings(Record):
     """Every option, parsed and checked. Secrets are kept out of ``repr``."""
 
     command: Command = Command.SUBMIT
@@ -765,10 +767,10 @@ def is_loopback_host(host: str | None) -> bool:
 #: Names that look like secrets, and the credential variables of the CI systems detected
 #: (GitLab's job token travels inside CI_REPOSITORY_URL; JWTs, registry passwords, runner
 #: tokens, SSH keys, Docker's auth config)
-_SECRET_NAME_RE = re.compile(
+#: (patterns are compiled where they are first used: most runs never need one)
+_SENSITIVE_NAME = (
     r"TOKEN|SECRET|PASSW|API_?KEY|PRIVATE_?KEY|SIGNING_KEY|CREDENTIAL|JWT|AUTH(?!OR)|SSH_.*KEY|"
-    r"COOKIE|SESSION",
-    re.IGNORECASE,
+    r"COOKIE|SESSION"
 )
 _CREDENTIAL_VARIABLES = frozenset(
     {
@@ -792,18 +794,18 @@ _CREDENTIAL_VARIABLES = frozenset(
     }
 )
 #: a URL carrying credentials (``scheme://user:pass@host``) as a value
-_USERINFO_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/@\s]+@")
+_USERINFO = r"[A-Za-z][A-Za-z0-9+.-]*://[^/@\s]+@"
 
 
 def refuses_env_var(name: str, value: str | None, secret_values: set[str]) -> bool:
     """True when ``--env-var NAME`` must not be recorded: a name that looks like a secret, a
     known credential variable of a CI system, a value that is a configured secret, or a value
     carrying URL credentials (Jenkins' GIT_URL with user:token@, for example)."""
-    if _SECRET_NAME_RE.search(name) or name.upper() in _CREDENTIAL_VARIABLES:
+    if re.search(_SENSITIVE_NAME, name, re.IGNORECASE) or name.upper() in _CREDENTIAL_VARIABLES:
         return True
     if name.upper().startswith("ACTIONS_") and name.upper().endswith(("_TOKEN", "_URL")):
         return True
-    return value is not None and (value in secret_values or bool(_USERINFO_RE.search(value)))
+    return value is not None and (value in secret_values or bool(re.search(_USERINFO, value)))
 
 
 def shown_url(url: str) -> str:
@@ -821,7 +823,7 @@ def shown_url(url: str) -> str:
 
 _TRUE = {"1", "true", "yes", "on", "y"}
 _FALSE = {"0", "false", "no", "off", "n"}
-_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b?|b)?\s*$", re.IGNORECASE)
+_SIZE = r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b?|b)?\s*$"
 _SIZE_UNITS = {
     "": 1,
     "b": 1,
@@ -846,7 +848,7 @@ _SIZE_UNITS = {
 
 def parse_size(text: str) -> int:
     """``50MB`` → 50_000_000, ``25MiB`` → 26_214_400, ``123`` → 123. Raises ValueError."""
-    match = _SIZE_RE.match(text)
+    match = re.match(_SIZE, text, re.IGNORECASE)
     if not match:
         raise ValueError(text)
     number, unit = match.groups()
@@ -899,6 +901,8 @@ def convert(opt: Option, raw: Any) -> Any:
     elif opt.kind is Kind.FLOAT:
         if isinstance(raw, bool):
             raise ValueError(raw)
+        import math
+
         value_f = float(str(raw).strip())
         if math.isnan(value_f) or value_f in (float("inf"), float("-inf")):
             raise ValueError(raw)
@@ -966,6 +970,36 @@ _SECRET_FLAGS = {
 }
 
 
+def _terminal_columns() -> int:
+    """The terminal's width as ``shutil.get_terminal_size`` measures it (``COLUMNS``, else
+    the terminal on stdout, else 80), without importing shutil and its compression modules."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """argparse's formatter measuring the terminal itself: argparse builds one formatter for
+    every option it adds (help or not), and its own way imports shutil."""
+
+    def __init__(
+        self,
+        prog: str,
+        indent_increment: int = 2,
+        max_help_position: int = 24,
+        width: int | None = None,
+    ) -> None:
+        width = _terminal_columns() - 2 if width is None else width
+        super().__init__(prog, indent_increment, max_help_position, width)
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> Any:  # argparse would print and exit(2) itself
         raise ConfigError(f"{self.prog}: {message}", hint=f"run '{self.prog} --help'")
@@ -978,7 +1012,7 @@ def build_parser(command: Command = Command.SUBMIT) -> argparse.ArgumentParser:
         prog=prog,
         description=DESCRIPTION,
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     if command in (Command.SUBMIT, Command.PACKAGE):
@@ -1234,10 +1268,10 @@ def load_settings(
 def _refuse_near_command(word: str, cwd: Path) -> None:
     """A first argument that looks like a mistyped command (``resubmt``), not a pattern: no
     wildcard, no path, no existing file of that name. Raises ``ConfigError``."""
-    import difflib
-
     if word.startswith("-") or _looks_like_path(word) or (cwd / word).exists():
         return
+    import difflib
+
     close = difflib.get_close_matches(word, [c.value for c in Command], n=1, cutoff=0.7)
     if close:
         raise ConfigError(

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from jux_submit.errors import ConfigError
+from jux_submit.models import Record
 from jux_submit.settings import OPTIONS_BY_NAME
 
 if TYPE_CHECKING:
@@ -27,8 +28,8 @@ KEY_HINT = (
 )
 
 
-@dataclass(frozen=True)
-class SigningMaterial:
+@dataclass(frozen=True, eq=False, repr=False)
+class SigningMaterial(Record):
     """The private key (RSA or ECDSA) and the optional certificate that matches it."""
 
     key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey = field(repr=False)

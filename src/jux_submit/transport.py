@@ -59,6 +59,7 @@ from jux_submit.errors import (
     SubmitTimeoutError,
     TLSError,
 )
+from jux_submit.models import Record
 from jux_submit.redact import Redactor
 
 if TYPE_CHECKING:
@@ -566,8 +567,8 @@ def _watch_pools(manager: PoolManager) -> None:
 _PROXY_SCHEMES = ("http", "https", "socks4", "socks4a", "socks5", "socks5h")
 
 
-@dataclass(frozen=True)
-class Proxy:
+@dataclass(frozen=True, eq=False, repr=False)
+class Proxy(Record):
     """The proxy chosen for the server, from the variable ``variable``."""
 
     variable: str
@@ -746,8 +747,8 @@ def _check_proxy(settings: Settings, root: str) -> Proxy | None:
 # passphrase is given as a callable: without one OpenSSL would ask for it on the terminal.
 
 
-@dataclass(frozen=True)
-class TLSConfig:
+@dataclass(frozen=True, eq=False, repr=False)
+class TLSConfig(Record):
     """How the client checks the server (``verify``: a bundle file or folder, or True for
     certifi's CAs) and the context holding the client certificate, if any."""
 

@@ -210,8 +210,6 @@ def _repaired_or_problem(
 _OUTCOMES = ("failure", "error", "skipped")
 #: the elements whose events reach Python; everything else is handled inside libxml2
 _WATCHED = ("testsuites", "testsuite", "testcase", "{*}properties", _SIGNATURE_TAG)
-#: the same without test cases, for a tree in memory (``_Scan.count_cases`` counts them in C)
-_WATCHED_IN_TREE = tuple(tag for tag in _WATCHED if tag != "testcase")
 _EVENTS = ("start", "end")
 
 
@@ -248,48 +246,96 @@ class _Scan:
     def feed(self, events: Any) -> ValidationProblem | None:
         """Consume (event, element) pairs; a problem ends the scan early."""
         for event, elem in events:
-            tag = elem.tag
             if event == "start":
-                if self.root is None:
-                    problem = self.start_root(elem)
-                    if problem is not None:
-                        return problem
-                if tag == "testsuite" and self.first_suite is None:
-                    self.first_suite = elem
-            elif tag == "testcase":
+                problem = self._start(elem)
+                if problem is not None:
+                    return problem
+            elif elem.tag == "testcase":
                 self._count_case(elem)
                 self._drop(elem)
-            elif tag == "testsuite":
-                _read_numbers(elem)
-                if elem.getparent() is self.root:
-                    self.suite_times.append(_number(elem.get("time")))
-                if elem is not self.root:
-                    self._drop(elem)
-            elif tag == _SIGNATURE_TAG:
-                parent = elem.getparent()
-                is_placed = parent is self.root or (
-                    parent is not None and parent is self.first_suite
-                )
-                if is_placed and is_signature(elem):
-                    self.is_signed = True
-                elif is_placed:
-                    self.fake_signature = True
-            elif elem.getparent() is self.first_suite and self.first_suite is not None:
-                self.has_properties = True
-                self.properties += tuple(
-                    [
-                        (name, prop.get("value") or prop.text or "")
-                        for prop in elem.iterchildren("{*}property")
-                        if (name := prop.get("name")) is not None
-                    ]
-                )
+            else:
+                self._end(elem)
         return None
 
-    def count_cases(self, root: etree._Element) -> None:
-        """Count every ``<testcase>`` below ``root`` (for a tree in memory, scanned with
-        ``_WATCHED_IN_TREE``: one C-level iteration instead of two events per case)."""
-        for case in root.iter("testcase"):
-            self._count_case(case)
+    def scan_tree(self, root: etree._Element) -> ValidationProblem | None:
+        """``feed`` for a tree in memory: the events ``iterwalk`` would give for the watched
+        elements other than test cases, and every test case counted in document order.
+
+        ``iterwalk`` makes a Python proxy for every element it passes (a small report's 30
+        properties and 20 cases cost more than its parse); here one C-level ``iter`` yields
+        only the watched elements, in document order, and each one's end event is derived
+        from the ancestry: an element ends just before the next watched element that is not
+        below it (tests/unit/test_validate_scan.py compares both on many documents). A test
+        case's only event that matters is its end, which counts it: counting it when it is
+        met keeps the order of the case times, and no other event depends on the counts.
+        """
+        open_: list[etree._Element] = []  # watched elements whose end is still to come
+        tests = failures = errors = skipped = 0  # _count_case, inlined (20 calls a report)
+        for elem in root.iter(*_WATCHED):
+            if elem.tag == "testcase":
+                tests += 1
+                for outcome in elem.iterchildren(*_OUTCOMES):  # the first one decides
+                    tag = outcome.tag
+                    if tag == "failure":
+                        failures += 1
+                    elif tag == "error":
+                        errors += 1
+                    else:
+                        skipped += 1
+                    break
+                if self.root_time is None:  # case times matter only when the root has none
+                    self.case_time += _number(elem.get("time")) or 0.0
+                continue
+            if open_ and elem.getparent() is not open_[-1]:
+                ancestors = list(elem.iterancestors())
+                while open_ and not any(a is open_[-1] for a in ancestors):
+                    self._end(open_.pop())
+            problem = self._start(elem)
+            if problem is not None:
+                return problem
+            open_.append(elem)
+        while open_:
+            self._end(open_.pop())
+        self.tests += tests
+        self.failures += failures
+        self.errors += errors
+        self.skipped += skipped
+        return None
+
+    def _start(self, elem: etree._Element) -> ValidationProblem | None:
+        if self.root is None:
+            problem = self.start_root(elem)
+            if problem is not None:
+                return problem
+        if elem.tag == "testsuite" and self.first_suite is None:
+            self.first_suite = elem
+        return None
+
+    def _end(self, elem: etree._Element) -> None:
+        """The end of a watched element other than a test case."""
+        tag = elem.tag
+        if tag == "testsuite":
+            _read_numbers(elem)
+            if elem.getparent() is self.root:
+                self.suite_times.append(_number(elem.get("time")))
+            if elem is not self.root:
+                self._drop(elem)
+        elif tag == _SIGNATURE_TAG:
+            parent = elem.getparent()
+            is_placed = parent is self.root or (parent is not None and parent is self.first_suite)
+            if is_placed and is_signature(elem):
+                self.is_signed = True
+            elif is_placed:
+                self.fake_signature = True
+        elif elem.getparent() is self.first_suite and self.first_suite is not None:
+            self.has_properties = True
+            self.properties += tuple(
+                [
+                    (name, prop.get("value") or prop.text or "")
+                    for prop in elem.iterchildren("{*}property")
+                    if (name := prop.get("name")) is not None
+                ]
+            )
 
     def start_root(self, elem: etree._Element) -> ValidationProblem | None:
         root = elem
@@ -349,6 +395,7 @@ def validate_report(
     keep_content: bool = True,
     converted: bytes | None = None,
     repair: bool = True,
+    data: bytes | None = None,
 ) -> Validated | ValidationProblem:
     """Parse and check one file.
 
@@ -359,10 +406,15 @@ def validate_report(
     file are kept in ``Validated.content`` unless ``keep_content`` is false (callers that hold
     many results at once). ``converted`` is the report already turned into JUnit XML (from
     another format): it is validated instead of the file, and kept as ``Validated.converted``.
+    ``data`` is the whole file when the caller has already read it (``formats.read_report``):
+    the file is then not opened again (ignored unless it is under the size read at once).
     """
+    if data is not None and (converted is not None or len(data) >= _PROLOG_READ):
+        data = None
     try:
-        with file.path.open("rb") if converted is None else io.BytesIO(converted) as handle:
-            head = handle.read(_PROLOG_READ) if converted is None else converted
+        given = converted if converted is not None else data
+        with file.path.open("rb") if given is None else io.BytesIO(given) as handle:
+            head = handle.read(_PROLOG_READ) if given is None else given
             if not head:
                 return ValidationProblem(
                     "the file is empty (0 bytes): the test run did not write a report, or it "
@@ -376,9 +428,7 @@ def validate_report(
                     head, make_parser(huge_tree=huge_tree), base_url=file.relpath
                 )
                 scan = _Scan(is_streaming=False)
-                problem = scan.feed(etree.iterwalk(root, events=_EVENTS, tag=_WATCHED_IN_TREE))
-                if problem is None:
-                    scan.count_cases(root)
+                problem = scan.scan_tree(root)
                 found_root: etree._Element = root
                 content: bytes | None = head if converted is None else None
             else:

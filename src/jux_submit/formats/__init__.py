@@ -25,6 +25,7 @@ __all__ = [
     "ReportFormat",
     "convert_file",
     "get_format",
+    "read_report",
 ]
 
 #: every format, in the order their sniffers are tried (the most specific first)
@@ -109,13 +110,22 @@ def convert_file(path: Path, name: str, forced: str | None = None) -> Converted 
     """Convert the report at ``path`` when it is in another format than JUnit (``forced``
     names the format, from ``--format``; ``"junit"`` turns conversion off). Returns None for
     a JUnit report. Raises ``ConversionError`` or ``OSError``."""
+    return read_report(path, name, forced)[0]
+
+
+def read_report(
+    path: Path, name: str, forced: str | None = None
+) -> tuple[Converted | None, bytes | None]:
+    """``convert_file``, plus the bytes read to sniff the format when they are the whole file
+    (a JUnit report under ``SNIFF_BYTES``; else None): validation can take them
+    (``validate_report(..., data=...)``) instead of opening the file again."""
     if forced == "junit":
-        return None
+        return None, None
     with path.open("rb") as handle:
         head = handle.read(SNIFF_BYTES)
         found = get_format(forced) if forced else sniff(head, name)
         if found is None:
-            return None
+            return None, head if len(head) < SNIFF_BYTES else None
         rest = handle.read(MAX_CONVERTED + 1 - len(head)) if len(head) == SNIFF_BYTES else b""
     data = head + rest
     if len(data) > MAX_CONVERTED:
@@ -124,4 +134,4 @@ def convert_file(path: Path, name: str, forced: str | None = None) -> Converted 
             "jux-submit converts; split it, or write JUnit XML directly"
         )
     conversion = found.convert(data)
-    return Converted(conversion, hashlib.sha256(data).hexdigest())
+    return Converted(conversion, hashlib.sha256(data).hexdigest()), None

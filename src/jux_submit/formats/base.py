@@ -5,14 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from jux_submit.models import Record
+
 
 class ConversionError(ValueError):
     """The input looks like the format but cannot be converted; the message says where and
     why (one line)."""
 
 
-@dataclass(frozen=True)
-class Conversion:
+@dataclass(frozen=True, eq=False, repr=False)
+class Conversion(Record):
     """A report turned into JUnit XML (UTF-8), with what the user should know about it."""
 
     xml: bytes
@@ -20,8 +22,8 @@ class Conversion:
     warnings: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class ReportFormat:
+@dataclass(frozen=True, eq=False, repr=False)
+class ReportFormat(Record):
     """One format: ``sniff`` looks at the first bytes (up to 64 KiB) and the file name and says
     whether they are this format; ``convert`` turns the whole input into JUnit XML, raising
     ``ConversionError``."""

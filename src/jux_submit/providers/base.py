@@ -12,26 +12,27 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from jux_submit.models import CIContext
+from jux_submit.models import CIContext, Record
 
-_SHA_RE = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
-_NUMBER_RE = re.compile(r"^#?(\d+)$")
+# (the patterns are strings: ``re`` compiles one when it is first used, and most runs, outside
+# CI, never use them)
+_SHA = r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$"
+_NUMBER = r"^#?(\d+)$"
 _FALSE_WORDS = frozenset({"", "false", "0", "no", "off", "null", "none", "undefined"})
 # Values that name something other than a branch: pull/merge request refs, detached HEAD,
 # TeamCity's logical name of the default branch.
-_NOT_A_BRANCH_RE = re.compile(
-    r"^(?:HEAD|detached|\(detached\)|<default>|"
+_NOT_A_BRANCH = (
+    r"(?i)^(?:HEAD|detached|\(detached\)|<default>|"
     r"refs/(?:pull|merge-requests|tags|remotes/pull)/.*|"
-    r"pull/\d+(?:/(?:head|merge))?|\d+/(?:head|merge)|merge-requests/\d+(?:/.*)?)$",
-    re.IGNORECASE,
+    r"pull/\d+(?:/(?:head|merge))?|\d+/(?:head|merge)|merge-requests/\d+(?:/.*)?)$"
 )
 _BRANCH_PREFIXES = ("refs/heads/", "refs/remotes/origin/", "remotes/origin/", "origin/")
-_SCP_RE = re.compile(r"^(?:[^@/\s]+@)?([\w.-]+):(?!//)(?!\d+/)(.+)$")
+_SCP = r"^(?:[^@/\s]+@)?([\w.-]+):(?!//)(?!\d+/)(.+)$"
 
 
 def is_sha(value: str | None) -> bool:
     """True for a full commit SHA (40 hex digits, or 64 for SHA-256 repositories)."""
-    return bool(value) and _SHA_RE.match(value or "") is not None
+    return bool(value) and re.match(_SHA, value or "") is not None
 
 
 def head_and_merge(tested: str | None, head: str | None) -> tuple[str | None, str | None]:
@@ -52,13 +53,13 @@ def plain_branch(value: str | None) -> str | None:
     if not value:
         return None
     value = value.strip()
-    if _NOT_A_BRANCH_RE.match(value):
+    if re.match(_NOT_A_BRANCH, value):
         return None
     for prefix in _BRANCH_PREFIXES:
         if value.startswith(prefix):
             value = value[len(prefix) :]
             break
-    if not value or _NOT_A_BRANCH_RE.match(value):
+    if not value or re.match(_NOT_A_BRANCH, value):
         return None
     return value
 
@@ -87,7 +88,7 @@ def strip_credentials(url: str | None) -> str | None:
     if not url:
         return None
     url = url.strip()
-    scp = _SCP_RE.match(url)
+    scp = re.match(_SCP, url)
     if scp and "://" not in url:
         url = f"https://{scp.group(1)}/{scp.group(2)}"
     try:
@@ -156,7 +157,7 @@ class Env:
     def number(self, *names: str) -> str | None:
         """The first of ``names`` holding a whole number (``"false"`` and ``""`` are not)."""
         for name in names:
-            match = _NUMBER_RE.match(self.get(name) or "")
+            match = re.match(_NUMBER, self.get(name) or "")
             if match:
                 return match.group(1)
         return None
@@ -216,8 +217,8 @@ def workspace_from(*names: str) -> Callable[[Env], str | None]:
     return read
 
 
-@dataclass(frozen=True)
-class Provider:
+@dataclass(frozen=True, eq=False, repr=False)
+class Provider(Record):
     """One CI system: how it is recognised, how its run is read.
 
     ``matches`` and ``workspace`` look at the environment only (cheap); ``read`` may also open

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from jux_submit.models import CIContext
+from jux_submit.models import CIContext, Record
 from jux_submit.providers.base import (
     Env,
     Provider,
@@ -37,8 +37,8 @@ _SHORT_SHA_RE = re.compile(r"^[0-9a-f]{7,39}$")
 _PULL_LINK_RE = re.compile(r"^(.+)/pull/\d+/?$")
 
 
-@dataclass(frozen=True)
-class PullRequestTrigger:
+@dataclass(frozen=True, eq=False, repr=False)
+class PullRequestTrigger(Record):
     """The variables a pull request trigger plugin sets on the freestyle and Pipeline jobs it
     starts (Multibranch jobs get ``CHANGE_*`` instead).
 

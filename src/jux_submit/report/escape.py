@@ -28,6 +28,13 @@ _LOG_COMMANDS = re.compile(r"##\[|section_(?=(?:start|end):)")
 _LINE_COMMAND = re.compile(r"^(\s*):(?=:)")
 
 
+# The fast paths below return text unchanged when no pattern can match. ``str.isprintable``
+# is False for every character ``_CONTROLS`` matches (they are all in the Unicode categories
+# Cc, Cf, Zl or Zp, which it treats as not printable; tests/unit/test_escape_fast.py checks
+# every code point), and ``_LOG_COMMANDS`` and ``_LINE_COMMAND`` cannot match without ``##[``,
+# ``section_`` or ``::``.
+
+
 def _visible(char: str) -> str:
     code = ord(char)
     return _NAMED.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
@@ -52,12 +59,16 @@ def escape_console(text: str) -> str:
     and ``section_end:`` are broken with an invisible ``BREAK``, since CI runners read these
     anywhere in a log line. Backslashes are left alone (Windows paths stay readable).
     """
+    if text.isprintable() and "##[" not in text and "section_" not in text:
+        return text  # nothing to show or break (the fast path, above)
     return _break_log_commands(_show_controls(text))
 
 
 def guard_line(line: str) -> str:
     """A whole line that carries untrusted text, made unable to act as a CI command: a leading
     ``::`` (after whitespace) is broken, and so is every ``##[`` or section marker."""
+    if "::" not in line and "##[" not in line and "section_" not in line:
+        return line  # no pattern below can match: each needs one of these substrings
     return _break_log_commands(_LINE_COMMAND.sub(lambda m: m.group(1) + ":" + BREAK, line, 1))
 
 
