@@ -10,6 +10,7 @@ server that is down after a few reports in a row failed at the server level.
 from __future__ import annotations
 
 import logging
+import mmap
 import threading
 import time
 from collections.abc import Sequence
@@ -46,6 +47,7 @@ log = logging.getLogger("jux_submit")
 
 #: consecutive server-level failures after which the run stops contacting the server
 BREAKER_THRESHOLD = 3
+_SHARED_SIZE = 4096  # the breaker's state shared with worker processes: flag, length, cause
 INTERNAL_SUGGESTIONS = (
     "this is a bug in jux-submit, not in the report: run again with --debug for a traceback "
     "and report it (https://github.com/jux/submit-action/issues); the other reports were "
@@ -82,11 +84,29 @@ class Breaker:
         self._lock = threading.Lock()
         self._count = 0
         self.cause: JuxError | None = None
+        #: one byte shared with forked worker processes (``share``): set by whichever opens
+        self._shared: mmap.mmap | None = None
+
+    def share(self) -> None:
+        """Share the open state with processes forked from now on (``workers.run_forked``):
+        a breaker that opens in one of them opens in all, at their next report."""
+        if self._shared is None:
+            self._shared = mmap.mmap(-1, _SHARED_SIZE)
+
+    def is_open(self) -> bool:
+        shared = self._shared
+        if not self.event.is_set() and shared is not None and shared[0]:
+            # opened in another process: say why, and end this one's retry waits too
+            size = int.from_bytes(shared[1:3], "big")
+            text = shared[3 : 3 + size].decode("utf-8", "replace")
+            self.cause = ServerUnavailableError(text or "unreachable")
+            self.event.set()
+        return self.event.is_set()
 
     def record(self, error: JuxError | None) -> None:
         is_server_level = isinstance(error, SubmitFailedError) and error.is_server_level
         with self._lock:
-            if self.event.is_set():
+            if self.is_open():
                 return
             if not is_server_level:
                 self._count = 0
@@ -95,6 +115,10 @@ class Breaker:
             if self._count >= self.threshold:
                 self.cause = error
                 self.event.set()
+                if self._shared is not None:
+                    text = (error.message if error else "").encode("utf-8")[: _SHARED_SIZE - 3]
+                    self._shared[1 : 3 + len(text)] = len(text).to_bytes(2, "big") + text
+                    self._shared[0] = 1  # last: the message is whole once the flag is seen
                 log.error(
                     "%d reports in a row failed at the server (%s): not contacting it again in "
                     "this run; the remaining reports go to the outbox",
@@ -104,7 +128,7 @@ class Breaker:
 
     def open_error(self) -> ServerUnavailableError | None:
         """The error of a report not sent because the breaker is open, or None."""
-        if not self.event.is_set():
+        if not self.is_open():
             return None
         cause = self.cause.message if self.cause is not None else "unreachable"
         return ServerUnavailableError(
@@ -158,6 +182,18 @@ class Delivery:
         self.deadline = deadline
         #: applied to whole messages before anything shortens them
         self.redact = Redactor(settings.secrets)
+
+    def with_client(self, client: Client, *, stop: StopFlag) -> Delivery:
+        """The same delivery through another client and stop flag (a forked worker's)."""
+        return Delivery(
+            client,
+            self.settings,
+            outbox=self.outbox,
+            journal=self.journal,
+            breaker=self.breaker,
+            stop=stop,
+            deadline=self.deadline,
+        )
 
     def stopping_error(self) -> SubmitFailedError | None:
         """Why no new request may start now (interrupted, past the deadline, or the server is

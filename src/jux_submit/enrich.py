@@ -12,15 +12,20 @@ from __future__ import annotations
 
 import codecs
 import functools
+import os
 import re
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from jux_submit import __version__
 from jux_submit.detect import default_project
 from jux_submit.models import CIContext
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 SUBMITTER = f"jux-submit/{__version__}"
 _HEAD_READ = 64 * 1024
@@ -36,8 +41,17 @@ class Metadata:
     detected: tuple[tuple[str, str], ...] = ()
 
 
+def _utc_text(when: datetime | None) -> str:
+    """``when`` (default: now, in UTC) as ``YYYY-MM-DDTHH:MM:SSZ``."""
+    if when is None:  # without importing datetime: the usual case
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _hostname() -> str:
-    import socket  # the one use of the module in a run that sends nothing
+    if hasattr(os, "uname"):  # what socket.gethostname() returns on POSIX, without importing it
+        return os.uname().nodename
+    import socket
 
     return socket.gethostname()
 
@@ -84,7 +98,7 @@ def build_metadata(
         "jux:tags": ",".join(tags) if tags else None,
         "jux:submitter": SUBMITTER,
         "jux:hostname": _hostname(),
-        "jux:timestamp": (timestamp or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "jux:timestamp": _utc_text(timestamp),
     }
     explicit: list[tuple[str, str]] = []
     detected: list[tuple[str, str]] = []

@@ -10,15 +10,12 @@ skipped) is ignored, as is anything else that is not a valid line.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 import logging
 import os
 import re
 import stat
 import threading
-from datetime import UTC, datetime
+import time
 from pathlib import Path
 
 log = logging.getLogger("jux_submit")
@@ -46,6 +43,10 @@ class Journal:
         self._load()
 
     def _tag(self, path: str, key: str, run_id: str | None) -> str:
+        import hashlib  # these three only once a journal exists or a report is accepted
+        import hmac
+        import json
+
         message = json.dumps([path, key, run_id]).encode("utf-8")
         return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
 
@@ -68,6 +69,9 @@ class Journal:
         except OSError as exc:
             log.warning("cannot read the journal %s: %s", self.path, exc.strerror or exc)
             return
+        import hmac  # only once there is a journal to read
+        import json
+
         for raw in data.splitlines():
             if len(raw) > _MAX_LINE:
                 continue
@@ -100,6 +104,8 @@ class Journal:
     def record(self, path: str, key: str, test_run_id: str | None) -> None:
         """Append one accepted submission (one ``write`` of one line, under a lock); the file
         is created 0600. Raises ``OSError``."""
+        import json
+
         line = json.dumps(
             {
                 "v": JOURNAL_SCHEMA,
@@ -107,7 +113,7 @@ class Journal:
                 "path": path,
                 "tag": self._tag(path, key, test_run_id),
                 "test_run_id": test_run_id,
-                "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             },
             sort_keys=True,
         )

@@ -347,6 +347,15 @@ class Outbox:
         self._ready = False
         self._quarantined: list[tuple[str, str]] | None = None  # batched warnings
 
+    def forget_this_process(self) -> None:
+        """In a forked worker process: no slot and nothing written yet (the slots and the list
+        of entries written belong to the process that made them; it removes its own)."""
+        self.written = {}
+        self.held = {}
+        self._local = threading.local()
+        self._slots = []
+        self._slots_lock = threading.Lock()
+
     # --- the folder and its lock ----------------------------------------------------------
     def problem(self) -> str | None:
         """Why the folder cannot be used (it is a symbolic link, or not a folder), or None."""

@@ -22,7 +22,7 @@ from jux_submit.attachments import (
 )
 from jux_submit.detect import apply_overrides, default_project, detect_context
 from jux_submit.enrich import Metadata, Splice, build_metadata, enrich_file, plan_properties
-from jux_submit.formats import ConversionError, Converted, convert_file
+from jux_submit.formats import ConversionError, Converted, read_report
 from jux_submit.models import (
     Attachment,
     CIContext,
@@ -156,15 +156,20 @@ def check_report(
     """Convert the report to JUnit XML when it is in another format (``--format``), then
     validate it. A report that looks like a format but cannot be converted is a problem."""
     forced = None if settings.format.value == "auto" else settings.format.value
+    whole: bytes | None = None  # a small report read once: sniffed, then validated
     try:
-        converted = convert_file(file.path, file.relpath, forced)
+        converted, whole = read_report(file.path, file.relpath, forced)
     except ConversionError as exc:
         return None, ValidationProblem(str(exc))
     except OSError:
         converted = None  # validation says why the file cannot be read
     if converted is None:
         checked = validate_report(
-            file, huge_tree=settings.huge_xml, keep_content=keep_content, repair=settings.repair
+            file,
+            huge_tree=settings.huge_xml,
+            keep_content=keep_content,
+            repair=settings.repair,
+            data=whole,
         )
         is_other = isinstance(checked, ValidationProblem) and not checked.is_not_a_report
         if is_other and forced is None and _looks_like_json(file):

@@ -297,6 +297,18 @@ OPTIONS: tuple[Option, ...] = (
         commands=(Command.SUBMIT, Command.PACKAGE, Command.RESUBMIT),
     ),
     Option(
+        "processes",
+        "JUX_PROCESSES",
+        Kind.INT,
+        0,
+        "worker processes for the per-report work of big runs; 0: one per CPU the job may "
+        "use, once there are enough reports; 1: everything in one process",
+        flags=("--processes",),
+        minimum=0,
+        metavar="N",
+        commands=(Command.SUBMIT,),
+    ),
+    Option(
         "dry-run",
         "JUX_DRY_RUN",
         Kind.BOOL,
@@ -640,6 +652,7 @@ class Settings(Record):
     max_retry_wait: float = 120.0
     deadline: float = 600.0
     parallel: int = 4
+    processes: int = 0
     dry_run: bool = False
     force: bool = False
     fail_on_error: bool = False

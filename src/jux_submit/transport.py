@@ -298,9 +298,19 @@ class _Watchdog:
             self._closed = True
             self.lock.notify()
 
-    def _run(self) -> None:
+    def stop_thread(self) -> None:
+        """End the thread while nothing is watched; the next exchange starts it again (a
+        process about to fork must run no other thread)."""
         with self.lock:
-            while not self._closed:
+            thread, self._thread = self._thread, None
+            self.lock.notify()
+        if thread is not None:
+            thread.join()
+
+    def _run(self) -> None:
+        me = threading.current_thread()
+        with self.lock:
+            while not self._closed and self._thread is me:
                 now = time.monotonic()
                 wait: float | None = None
                 for exchange in list(self.armed):
@@ -1229,6 +1239,10 @@ class HttpClient:
             return None
         version = data.get("version") if isinstance(data, dict) else None
         return str(version) if version else None
+
+    def quiesce(self) -> None:
+        """Stop this client's helper thread until its next request (before forking)."""
+        self._watchdog.stop_thread()
 
     def close(self) -> None:
         self._manager.clear()

@@ -44,6 +44,7 @@ from jux_submit.settings import Compare, Mode
 from jux_submit.validate import Validated
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
     from concurrent.futures import ThreadPoolExecutor
 
     from jux_submit.client import QueryClient
@@ -184,7 +185,17 @@ def run_submit(settings: Settings) -> RunSummary:
             deadline=deadline,
         )
         run = SubmitRun(settings, metadata, keys, journal, packaging, delivery, usable)
-        results = _process_all(discovery.files, run, stop)
+
+        def respawn(flag: StopFlag) -> SubmitRun:
+            """The run as a forked worker process sees it: its own connections and flag."""
+            if usable is not None:
+                usable.forget_this_process()
+            own = build_client(
+                settings, root, deadline=deadline, stop=flag.event, give_up=breaker.event
+            )
+            return replace(run, delivery=delivery.with_client(own, stop=flag))
+
+        results = _process_all(discovery.files, run, stop, respawn=respawn, quiesce=client.quiesce)
         older: tuple[FileResult, ...] = ()
         pending_earlier = 0
         if usable is not None:
@@ -297,14 +308,38 @@ def _send_earlier_entries(
 
 
 def _process_all(
-    files: tuple[ReportFile, ...], run: SubmitRun, stop: StopFlag
+    files: tuple[ReportFile, ...],
+    run: SubmitRun,
+    stop: StopFlag,
+    *,
+    respawn: Callable[[StopFlag], SubmitRun] | None = None,
+    quiesce: Callable[[], None] | None = None,
 ) -> tuple[FileResult, ...]:
+    """Every report's result, in order. ``respawn`` builds the run a forked worker process
+    uses (its own connections), ``quiesce`` stops the helper threads of the parent's client
+    before forking; a dry run needs neither."""
     settings = run.settings
     if settings.combine:
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(settings.parallel, thread_name_prefix="jux") as pool:
             return process_combined(files, run, pool)
+    sending = run.delivery is not None
+    processes = processes_for(len(files), settings, is_sending=sending)
+    if processes > 1:
+        from jux_submit.workers import can_fork
+
+        if quiesce is not None:
+            quiesce()
+        if can_fork():
+            return _process_forked(files, run, stop, processes, respawn)
+        log.debug("no worker processes: this process already runs threads")
+    return _process_here(files, run, stop, settings.parallel if sending else 1)
+
+
+def _process_here(
+    files: Sequence[ReportFile], run: SubmitRun, stop: StopFlag, parallel: int
+) -> tuple[FileResult, ...]:
     if run.delivery is None:
         # a dry run sends nothing and installs no signal handler: no thread to hand each
         # report to (that cost ~45 µs per report, a third of the work of a small one)
@@ -313,22 +348,106 @@ def _process_all(
         run_all(
             files,
             lambda f: process_file(f, run),
-            parallel=workers_for(settings, is_sending=run.delivery is not None),
+            parallel=parallel,
             stop=stop,
-            grace=interrupt_grace(settings),
+            grace=interrupt_grace(run.settings),
             on_abandon=lambda f, started: abandoned_result(f, started, run),
         )
     )
 
 
-def workers_for(settings: Settings, *, is_sending: bool) -> int:
-    """Threads for the per-file work: ``--parallel`` when requests are sent; one in a dry run.
+#: reports per worker process below which one process does it all: forking, a second set of
+#: connections and handing the results back cost about what this many reports do
+#: (benchmarks/RESULTS.md)
+MIN_REPORTS_PER_PROCESS = {False: 100, True: 25}  # by "is sending"
 
-    Without network waits to overlap, the work is pure Python and lxml holding the GIL, and
-    threads only hand the lock back and forth between cores (a dry run over 2,000 reports took
-    2.4x as long with 4 threads as with 1 on 2 cores: benchmarks/RESULTS.md).
+
+def processes_for(count: int, settings: Settings, *, is_sending: bool) -> int:
+    """Processes for the per-report work: ``--processes`` when set, else one per CPU this job
+    may use, none idle for want of reports; when sending, at most one per request in flight
+    (``--parallel``).
+
+    The work is Python and lxml holding the GIL: threads only add requests in flight, never
+    CPU (a dry run over 2,000 reports took 2.4x as long with 4 threads as with 1 on 2 cores).
     """
-    return settings.parallel if is_sending else 1
+    if settings.processes:
+        most = min(settings.processes, count)
+    else:
+        most = count // MIN_REPORTS_PER_PROCESS[is_sending]
+    if is_sending:
+        most = min(most, settings.parallel)
+    if most < 2:
+        return 1
+    if settings.processes:
+        return most
+    from jux_submit.workers import usable_cpus
+
+    return min(most, usable_cpus())
+
+
+def _process_forked(
+    files: tuple[ReportFile, ...],
+    run: SubmitRun,
+    stop: StopFlag,
+    processes: int,
+    respawn: Callable[[StopFlag], SubmitRun] | None,
+) -> tuple[FileResult, ...]:
+    """The reports dealt out to ``processes`` forked workers (report i to worker i mod n),
+    each sending its own (``--parallel`` split between them); the parent only waits."""
+    from jux_submit.workers import run_forked
+
+    settings = run.settings
+    delivery = run.delivery
+    shares = [
+        settings.parallel // processes + (i < settings.parallel % processes)
+        for i in range(processes)
+    ]
+
+    def body(index: int, flag: StopFlag) -> tuple[tuple[FileResult, ...], dict[str, str]]:
+        own = run if respawn is None or delivery is None else respawn(flag)
+        results = _process_here(files[index::processes], own, flag, max(1, shares[index]))
+        return results, dict(own.outbox.written) if own.outbox is not None else {}
+
+    if delivery is not None:
+        delivery.breaker.share()
+    log.debug("the reports go to %d worker processes", processes)
+    outcomes = run_forked(processes, body, stop=stop if delivery is not None else None)
+    results: list[FileResult | None] = [None] * len(files)
+    for index, outcome in enumerate(outcomes):
+        mine = range(index, len(files), processes)
+        if outcome.value is None:
+            for i in mine:
+                results[i] = lost_result(files[i], outcome.ended, run)
+            continue
+        done, written = outcome.value
+        for i, result in zip(mine, done, strict=True):
+            results[i] = result
+        if run.outbox is not None:
+            run.outbox.written.update(written)
+    if delivery is not None:
+        delivery.breaker.is_open()  # takes in a breaker that opened in a worker
+    return tuple(r for r in results if r is not None)
+
+
+def lost_result(file: ReportFile, ended: str, run: SubmitRun) -> FileResult:
+    """The result of a report whose worker process ended before it reported back."""
+    if run.delivery is None:
+        message = f"{ended} before this report was checked; run the same command again"
+    else:
+        message = (
+            f"{ended} before it reported on this report: it may have been sent; a copy that "
+            "was in flight is kept in the outbox and goes with the next run"
+        )
+    log.error("%s: %s", file.relpath, message)
+    return FileResult(
+        path=file.relpath,
+        status=Status.FAILED,
+        size=file.size,
+        error=FileError("internal", message, (RESUBMIT_HINT_LOST,)),
+    )
+
+
+RESUBMIT_HINT_LOST = "run 'jux-submit resubmit', or the same command again"
 
 
 def check_server_version(version: str | None) -> None:

@@ -9,7 +9,6 @@ their JUnit with ``junit.write_junit``.
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import re
 from dataclasses import dataclass
@@ -134,4 +133,6 @@ def read_report(
             "jux-submit converts; split it, or write JUnit XML directly"
         )
     conversion = found.convert(data)
+    import hashlib  # OpenSSL's start-up: only for a report that is converted
+
     return Converted(conversion, hashlib.sha256(data).hexdigest()), None

@@ -1,0 +1,318 @@
+"""Worker processes for the per-report work of a big run (Linux only).
+
+Validation, enrichment and building each request are Python and lxml work that holds the GIL:
+threads cannot spread it over cores. ``run_forked(count, body, stop=...)`` forks ``count``
+children of the current process, each running ``body(index, flag)`` on its share of the run
+and sending back what it returns; the parent only waits, and forwards interruptions.
+
+- **When**: only where ``os.fork`` is safe, i.e. on Linux, in a process that runs no other
+  thread yet (``can_fork``): forking a process with threads can copy a held lock. The caller
+  decides how many processes pay off (``usable_cpus`` is the bound).
+- **Interruption**: children ignore SIGINT/SIGTERM (a terminal or a CI runner signals the whole
+  process group: each child would count every signal twice); the parent passes on each signal
+  it received, by name, over a control pipe, and the child sets its own ``StopFlag`` just as
+  its signal handler would have. When the parent dies, however it dies, the pipe closes: the
+  child then stops at once (``hurry``), so everything in flight goes to the outbox.
+- **Results**: one pickled object per child over its own pipe, read in the parent as it comes
+  (no pipe ever fills up). A child that dies or writes nothing readable yields
+  ``Outcome(value=None, ended=<how>)``: the caller turns that into its reports' errors.
+- **Output**: buffered stdout/stderr are flushed before forking (or the children would repeat
+  them); a child flushes its log handlers before it ends with ``os._exit`` (no ``atexit``, no
+  clean-up of objects that belong to the parent: the outbox lock, the parent's connections).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+if TYPE_CHECKING:
+    from jux_submit.interrupt import StopFlag
+
+log = logging.getLogger("jux_submit")
+
+T = TypeVar("T")
+
+_POLL = 0.05
+_CHUNK = 1 << 16
+
+
+@dataclass(frozen=True)
+class Outcome(Generic[T]):
+    """What one child sent back (``value``), or None and how the child ended."""
+
+    value: T | None
+    ended: str = ""
+
+
+# --- how many CPUs this process may use -------------------------------------------------------
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity), capped by a cgroup CPU quota (a container
+    given ``--cpus 1.5`` on a 64-core host may use 2, not 64)."""
+    try:
+        count = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        count = os.cpu_count() or 1
+    quota = cgroup_cpu_quota()
+    if quota is not None:
+        count = min(count, max(1, math.ceil(quota - 0.05)))
+    return max(1, count)
+
+
+def cgroup_cpu_quota(proc: Path = Path("/proc/self")) -> float | None:
+    """The tightest CPU quota (in CPUs) from this process's cgroup up to the root, in cgroup v2
+    (``cpu.max``) or v1 (``cpu.cfs_quota_us`` / ``cpu.cfs_period_us``); None without one.
+
+    The mount points come from ``mountinfo`` (hosts mount v1, v2 or both, not always under
+    ``/sys/fs/cgroup``), the process's place in each hierarchy from ``cgroup``.
+    """
+    try:
+        own = (proc / "cgroup").read_text().splitlines()
+        mounts = (proc / "mountinfo").read_text().splitlines()
+    except OSError:
+        return None
+    v2 = v1 = None
+    for line in mounts:
+        left, _, right = line.partition(" - ")
+        fields, tail = left.split(), right.split()
+        if len(fields) < 5 or not tail:
+            continue
+        if tail[0] == "cgroup2" and v2 is None:
+            v2 = Path(fields[4])
+        elif tail[0] == "cgroup" and len(tail) >= 3 and "cpu" in tail[2].split(",") and not v1:
+            v1 = Path(fields[4])
+    best: float | None = None
+    for line in own:
+        hierarchy, controllers, rel = [*line.split(":", 2), "", ""][:3]
+        if hierarchy == "0" and v2 is not None:
+            base, reader = v2, _v2_quota
+        elif "cpu" in controllers.split(",") and v1 is not None:
+            base, reader = v1, _v1_quota
+        else:
+            continue
+        folder = base / rel.lstrip("/")
+        while True:
+            value = reader(folder)
+            if value is not None:
+                best = value if best is None else min(best, value)
+            if folder == base or base not in folder.parents:
+                break
+            folder = folder.parent
+    return best
+
+
+def _v2_quota(folder: Path) -> float | None:
+    try:
+        quota, period = (folder / "cpu.max").read_text().split()
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError):
+        return None
+
+
+def _v1_quota(folder: Path) -> float | None:
+    try:
+        quota = int((folder / "cpu.cfs_quota_us").read_text())
+        period = int((folder / "cpu.cfs_period_us").read_text())
+    except (OSError, ValueError):
+        return None
+    return quota / period if quota > 0 and period > 0 else None
+
+
+def can_fork() -> bool:
+    """Linux, and no other thread in this process (Python's nor a library's)."""
+    if not sys.platform.startswith("linux") or not hasattr(os, "fork"):
+        return False
+    if threading.active_count() != 1:
+        return False
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return False
+    threads = next((ln.split()[1] for ln in status.splitlines() if ln.startswith("Threads:")), "")
+    return threads == "1"
+
+
+# --- the children --------------------------------------------------------------------------
+
+
+@dataclass
+class _Child:
+    pid: int
+    results: int  # read end
+    control: int  # write end
+    data: bytearray
+    open: bool = True
+    status: int | None = None
+
+
+def run_forked(
+    count: int,
+    body: Callable[[int, StopFlag], T],
+    *,
+    stop: StopFlag | None = None,
+) -> list[Outcome[T]]:
+    """``[body(i, flag) for i in range(count)]``, each call in a child process; see the module
+    docstring. ``stop`` (the parent's flag, set by its signal handler) is passed on to the
+    children's flags while they run."""
+    import pickle
+
+    from jux_submit.interrupt import StopFlag
+
+    _flush_output()
+    children: list[_Child] = []
+    try:
+        for index in range(count):
+            results_r, results_w = os.pipe()
+            control_r, control_w = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # the child: never returns
+                os.close(results_r)
+                os.close(control_w)
+                for other in children:
+                    os.close(other.results)
+                    os.close(other.control)
+                _child_main(index, body, StopFlag(), results_w, control_r)
+            os.close(results_w)
+            os.close(control_r)
+            children.append(_Child(pid, results_r, control_w, bytearray()))
+        _collect(children, stop)
+    finally:
+        for child in children:  # an exception above: none is left behind
+            for fd in (child.results, child.control):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            if child.status is None:
+                with contextlib.suppress(OSError):
+                    os.kill(child.pid, 9)
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(child.pid, 0)
+    outcomes: list[Outcome[T]] = []
+    for child in children:
+        how = _how_it_ended(child.status)
+        if not child.data:
+            outcomes.append(Outcome(None, how or "it sent no results"))
+            continue
+        try:
+            # written by our own fork over a pipe only it and this process hold
+            outcomes.append(Outcome(pickle.loads(bytes(child.data))))  # noqa: S301
+        except Exception as exc:  # cut short: the child died while writing
+            outcomes.append(Outcome(None, how or f"its results were unreadable ({exc})"))
+    return outcomes
+
+
+def _collect(children: Sequence[_Child], stop: StopFlag | None) -> None:
+    """Read every child's results to EOF while passing on the parent's interruptions."""
+    import selectors
+
+    told = 0  # how many signals the children were told of
+    with selectors.DefaultSelector() as selector:
+        for child in children:
+            selector.register(child.results, selectors.EVENT_READ, child)
+        while any(c.open for c in children):
+            if stop is not None:
+                told = _pass_on(children, stop, told)
+            for key, _ in selector.select(_POLL):
+                child = key.data
+                chunk = os.read(child.results, _CHUNK)
+                if chunk:
+                    child.data += chunk
+                    continue
+                selector.unregister(child.results)
+                child.open = False
+                _, child.status = os.waitpid(child.pid, 0)
+        if stop is not None:
+            _pass_on(children, stop, told)
+
+
+def _pass_on(children: Sequence[_Child], stop: StopFlag, told: int) -> int:
+    seen = 2 if stop.hurry.is_set() else 1 if stop.is_set() else 0
+    while told < seen:
+        told += 1
+        line = (stop.reason or "SIGTERM").encode("ascii", "replace") + b"\n"
+        for child in children:
+            if child.open:
+                with contextlib.suppress(OSError):
+                    os.write(child.control, line)
+    return told
+
+
+def _how_it_ended(status: int | None) -> str:
+    if status is None or (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0):
+        return ""
+    if os.WIFSIGNALED(status):
+        import signal
+
+        try:
+            name = signal.Signals(os.WTERMSIG(status)).name
+        except ValueError:
+            name = f"signal {os.WTERMSIG(status)}"
+        return f"the worker process was killed by {name}"
+    return f"the worker process exited with status {os.WEXITSTATUS(status)}"
+
+
+def _child_main(
+    index: int, body: Callable[[int, StopFlag], T], flag: StopFlag, out: int, control: int
+) -> None:
+    import pickle
+    import signal
+
+    code = 0
+    try:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
+        threading.Thread(
+            target=_listen, args=(control, flag), name="jux-control", daemon=True
+        ).start()
+        data = pickle.dumps(body(index, flag), protocol=pickle.HIGHEST_PROTOCOL)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(out, view[:_CHUNK]) :]
+    except BaseException as exc:  # nothing may escape into the parent's code path
+        code = 70
+        with contextlib.suppress(Exception):
+            log.error("worker process %d failed: %s: %s", index, type(exc).__name__, exc)
+    finally:
+        with contextlib.suppress(Exception):
+            for handler in logging.getLogger("jux_submit").handlers:
+                handler.flush()
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(code)
+
+
+def _listen(control: int, flag: StopFlag) -> None:
+    """Set ``flag`` once for each signal the parent passes on; at EOF (the parent is gone)
+    stop at once."""
+    pending = b""
+    while True:
+        try:
+            chunk = os.read(control, 256)
+        except OSError:
+            chunk = b""
+        if not chunk:
+            flag.set("the parent process ended")
+            flag.set("the parent process ended")  # the second call: hurry
+            return
+        pending += chunk
+        while b"\n" in pending:
+            line, pending = pending.split(b"\n", 1)
+            flag.set(line.decode("ascii", "replace") or "SIGTERM")
+
+
+def _flush_output() -> None:
+    for handler in logging.getLogger("jux_submit").handlers:
+        with contextlib.suppress(Exception):
+            handler.flush()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
