@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from jux_submit.models import ReportFile
+from jux_submit.models import Record, ReportFile
 
 SKIPPED_DIRS = frozenset(
     {".git", "node_modules", ".venv", ".hg", ".svn", "__pycache__", ".tox", ".jux-outbox"}
@@ -22,8 +22,8 @@ SKIPPED_DIRS = frozenset(
 _MAGIC = re.compile(r"[*?\[]")
 
 
-@dataclass(frozen=True)
-class Discovery:
+@dataclass(frozen=True, eq=False, repr=False)
+class Discovery(Record):
     """What discovery found: files in sorted order, plus warnings (unreadable folders...)."""
 
     files: tuple[ReportFile, ...]

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from jux_submit import __version__
 from jux_submit.detect import default_project
-from jux_submit.models import CIContext
+from jux_submit.models import CIContext, Record
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -33,8 +33,8 @@ _INVALID_XML_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _ATTR_RE = re.compile(rb"""([^\s=/>]+)\s*=\s*("([^"]*)"|'([^']*)')""")
 
 
-@dataclass(frozen=True)
-class Metadata:
+@dataclass(frozen=True, eq=False, repr=False)
+class Metadata(Record):
     """Properties to write: ``explicit`` ones replace, ``detected`` ones fill gaps."""
 
     explicit: tuple[tuple[str, str], ...] = ()
@@ -145,8 +145,8 @@ def plan_properties(
 # --- byte-level editing -----------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Splice:
+@dataclass(frozen=True, eq=False, repr=False)
+class Splice(Record):
     """The enriched document = ``head`` + original bytes from ``resume_at`` to the end."""
 
     head: bytes
@@ -228,8 +228,10 @@ def _local(name: bytes) -> bytes:
 _NAME_RE = re.compile(rb"<([^\s/>]+)")
 
 
-@dataclass
-class _Tag:
+@dataclass(eq=False, repr=False)
+class _Tag(Record):
+    """One tag found while scanning for the first suite's properties."""
+
     kind: str  # "start", "end", "empty"
     name: bytes
     start: int

@@ -9,7 +9,6 @@ network call; all problems are reported together in one ``ConfigError``.
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import os
 import re
 import sys
@@ -769,6 +768,8 @@ def is_loopback_host(host: str | None) -> bool:
     ):
         return True
     try:
+        import ipaddress  # only for a URL whose host is an address
+
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False

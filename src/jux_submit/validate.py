@@ -15,7 +15,7 @@ from typing import Any
 
 from lxml import etree
 
-from jux_submit.models import Counts, ReportFile, ValidationProblem, ValidReport
+from jux_submit.models import Counts, Record, ReportFile, ValidationProblem, ValidReport
 
 XMLDSIG_NS = "http://www.w3.org/2000/09/xmldsig#"
 _SIGNATURE_TAG = f"{{{XMLDSIG_NS}}}Signature"
@@ -41,8 +41,8 @@ def is_signature(elem: etree._Element) -> bool:
 _ROOTS = ("testsuites", "testsuite")
 
 
-@dataclass(frozen=True)
-class Validated:
+@dataclass(frozen=True, eq=False, repr=False)
+class Validated(Record):
     """A valid report plus the properties of its first ``<testsuite>`` (in document order).
 
     ``content`` is the whole file when it was small enough to be read at once, so that later

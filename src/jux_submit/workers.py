@@ -1,9 +1,10 @@
 """Worker processes for the per-report work of a big run (Linux only).
 
 Validation, enrichment and building each request are Python and lxml work that holds the GIL:
-threads cannot spread it over cores. ``run_forked(count, body, stop=...)`` forks ``count``
-children of the current process, each running ``body(index, flag)`` on its share of the run
-and sending back what it returns; the parent only waits, and forwards interruptions.
+threads cannot spread it over cores. ``run_forked(count, body, stop=...)`` runs
+``body(index, flag)`` for each share of the run: share 0 in this process, the others in
+``count - 1`` forked children that send back what it returns; a thread of the parent reads
+their results and passes on interruptions.
 
 - **When**: only where ``os.fork`` is safe, i.e. on Linux, in a process that runs no other
   thread yet (``can_fork``): forking a process with threads can copy a held lock. The caller
@@ -161,17 +162,24 @@ def run_forked(
     *,
     stop: StopFlag | None = None,
 ) -> list[Outcome[T]]:
-    """``[body(i, flag) for i in range(count)]``, each call in a child process; see the module
-    docstring. ``stop`` (the parent's flag, set by its signal handler) is passed on to the
-    children's flags while they run."""
+    """``[body(i, flag) for i in range(count)]``: ``body(0, ...)`` in this process, the others
+    each in a child process; see the module docstring. ``stop`` (this process's flag, set by
+    its signal handler) is what ``body(0, ...)`` gets, and is passed on to the children's
+    flags while they run. An exception from ``body(0, ...)`` ends the children and propagates.
+    """
+    import gc
     import pickle
 
     from jux_submit.interrupt import StopFlag
 
+    flag = stop if stop is not None else StopFlag()
     _flush_output()
+    # objects made so far are left out of the children's collections: a collection touches
+    # every object it tracks, and each page it touches is copied into the child
+    gc.freeze()
     children: list[_Child] = []
     try:
-        for index in range(count):
+        for index in range(1, count):
             results_r, results_w = os.pipe()
             control_r, control_w = os.pipe()
             pid = os.fork()
@@ -185,18 +193,32 @@ def run_forked(
             os.close(results_w)
             os.close(control_r)
             children.append(_Child(pid, results_r, control_w, bytearray()))
-        _collect(children, stop)
+        gc.unfreeze()
+        collector = threading.Thread(
+            target=_collect, args=(children, stop), name="jux-workers", daemon=True
+        )
+        collector.start()
+        try:
+            mine = body(0, flag)
+        except BaseException:
+            for child in children:  # none is left behind; the collector sees them end
+                with contextlib.suppress(OSError):
+                    os.kill(child.pid, 9)
+            raise
+        finally:
+            collector.join()
     finally:
-        for child in children:  # an exception above: none is left behind
+        gc.unfreeze()
+        for child in children:
             for fd in (child.results, child.control):
                 with contextlib.suppress(OSError):
                     os.close(fd)
-            if child.status is None:
+            if child.status is None:  # forking failed part of the way: no collector ran
                 with contextlib.suppress(OSError):
                     os.kill(child.pid, 9)
                 with contextlib.suppress(ChildProcessError):
                     os.waitpid(child.pid, 0)
-    outcomes: list[Outcome[T]] = []
+    outcomes: list[Outcome[T]] = [Outcome(mine)]
     for child in children:
         how = _how_it_ended(child.status)
         if not child.data:

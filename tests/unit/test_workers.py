@@ -115,7 +115,7 @@ def test_each_child_runs_its_share_and_large_results_come_back_whole() -> None:
     )
     assert result["indexes"] == [0, 1, 2]
     assert result["sizes"] == [3_000_000] * 3  # far over a pipe's buffer: read as it comes
-    assert result["own"] == [False] * 3 and result["distinct"] == 3
+    assert result["own"] == [True, False, False] and result["distinct"] == 3  # 0: here
     assert result["ended"] == ["", "", ""]
 
 
@@ -126,9 +126,9 @@ def test_a_child_that_dies_or_fails_is_reported_with_how_it_ended() -> None:
         import json, os, signal
         from jux_submit.workers import run_forked
         def body(index, flag):
-            if index == 0:
-                os.kill(os.getpid(), signal.SIGKILL)
             if index == 1:
+                os.kill(os.getpid(), signal.SIGKILL)
+            if index == 2:
                 raise RuntimeError("boom")
             return "fine"
         out = run_forked(3, body)
@@ -136,10 +136,33 @@ def test_a_child_that_dies_or_fails_is_reported_with_how_it_ended() -> None:
         """
     )
     assert result == [
+        ["fine", ""],
         [None, "the worker process was killed by SIGKILL"],
         [None, "the worker process exited with status 70"],
-        ["fine", ""],
     ]
+
+
+@linux_only
+def test_an_exception_in_this_process_share_ends_the_children_and_propagates() -> None:
+    result = run_script(
+        """
+        import json, os, time
+        from jux_submit.workers import run_forked
+        r, w = os.pipe()
+        def body(index, flag):
+            if index == 0:
+                os.read(r, 100)  # until the child runs
+                raise RuntimeError("boom")
+            os.write(w, b"%d" % os.getpid())
+            time.sleep(60)
+        try:
+            run_forked(2, body)
+        except RuntimeError as exc:
+            caught = str(exc)
+        print(json.dumps(caught))
+        """
+    )
+    assert result == "boom"  # and quickly: the child did not sleep its 60 s (timeout 60)
 
 
 @linux_only
@@ -165,11 +188,11 @@ def test_the_parents_interruptions_reach_the_children_once_each() -> None:
             stop.set("SIGTERM")
         # a sleeping timer thread holds no lock the children could inherit held
         threading.Timer(0, interrupt).start()
-        out = run_forked(2, body, stop=stop)
+        out = run_forked(3, body, stop=stop)
         print(json.dumps([o.value for o in out]))
         """
     )
-    assert result == [[[True, False, "SIGTERM"], True]] * 2
+    assert result == [[[True, False, "SIGTERM"], True]] * 3
 
 
 @linux_only
@@ -183,13 +206,15 @@ def test_children_stop_at_once_when_the_parent_is_gone() -> None:
         if pid == 0:  # a parent that forks two workers and is then killed
             os.close(r)
             def body(index, flag):
+                if index == 0:  # this process's own share: it is killed with it
+                    time.sleep(60)
                 os.write(w, b"%d\\n" % os.getpid())
                 end = time.monotonic() + 30
                 while not flag.hurry.is_set() and time.monotonic() < end:
                     time.sleep(0.01)
                 os.write(w, b"done %s\\n" % flag.reason.encode())
                 return None
-            run_forked(2, body)
+            run_forked(3, body)
             os._exit(0)
         os.close(w)
         reader = os.fdopen(r)
@@ -231,10 +256,12 @@ def test_a_breaker_opened_in_a_worker_is_open_in_the_parent_and_says_why() -> No
         breaker = Breaker()
         breaker.share()
         def body(index, flag):
+            if index == 0:  # this process's share records nothing
+                return None
             for _ in range(3):
                 breaker.record(ConnectionFailedError("connection refused by the server"))
             return breaker.event.is_set()
-        opened_in_child = run_forked(1, body)[0].value
+        opened_in_child = run_forked(2, body)[1].value
         before = breaker.event.is_set()  # the parent's own event was never set directly
         opened = breaker.is_open()
         error = breaker.open_error()
@@ -259,10 +286,12 @@ def test_an_unshared_breaker_stays_closed_in_the_parent() -> None:
         from jux_submit.workers import run_forked
         breaker = Breaker()
         def body(index, flag):
+            if index == 0:
+                return None
             for _ in range(3):
                 breaker.record(ConnectionFailedError("refused"))
             return breaker.event.is_set()
-        print(json.dumps([run_forked(1, body)[0].value, breaker.is_open()]))
+        print(json.dumps([run_forked(2, body)[1].value, breaker.is_open()]))
         """
     )
     assert result == [True, False]  # so the test above can fail

@@ -25,6 +25,7 @@ from jux_submit.models import (
     FileResult,
     Payload,
     PayloadMode,
+    Record,
     ReportFile,
     RunSummary,
     Status,
@@ -78,8 +79,8 @@ def pending_result(
     )
 
 
-@dataclass(frozen=True)
-class SubmitRun:
+@dataclass(frozen=True, eq=False, repr=False)
+class SubmitRun(Record):
     """What every report's worker shares (read-only)."""
 
     settings: Settings
@@ -392,8 +393,8 @@ def _process_forked(
     processes: int,
     respawn: Callable[[StopFlag], SubmitRun] | None,
 ) -> tuple[FileResult, ...]:
-    """The reports dealt out to ``processes`` forked workers (report i to worker i mod n),
-    each sending its own (``--parallel`` split between them); the parent only waits."""
+    """The reports dealt out to ``processes`` workers (report i to worker i mod n): this
+    process and forked children, each sending its own (``--parallel`` split between them)."""
     from jux_submit.workers import run_forked
 
     settings = run.settings
@@ -404,7 +405,8 @@ def _process_forked(
     ]
 
     def body(index: int, flag: StopFlag) -> tuple[tuple[FileResult, ...], dict[str, str]]:
-        own = run if respawn is None or delivery is None else respawn(flag)
+        # share 0 is this process's own: its run, its connections, its signal handler's flag
+        own = run if index == 0 or respawn is None or delivery is None else respawn(flag)
         results = _process_here(files[index::processes], own, flag, max(1, shares[index]))
         return results, dict(own.outbox.written) if own.outbox is not None else {}
 

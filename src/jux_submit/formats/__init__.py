@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jux_submit.formats.base import Conversion, ConversionError, ReportFormat
+from jux_submit.models import Record
 
 __all__ = [
     "NAMES",
@@ -97,8 +98,8 @@ def sniff(head: bytes, name: str) -> ReportFormat | None:
     return None
 
 
-@dataclass(frozen=True)
-class Converted:
+@dataclass(frozen=True, eq=False, repr=False)
+class Converted(Record):
     """A report converted to JUnit: the XML, the hash of the original file, the format."""
 
     conversion: Conversion
