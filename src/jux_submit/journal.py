@@ -94,6 +94,12 @@ class Journal:
             shown_id = run_id if isinstance(run_id, str) and len(run_id) <= 200 else ""
             self._accepted.setdefault(path, {})[key] = shown_id
 
+    def reload(self) -> None:
+        """Read the file again (another process may have appended to it)."""
+        with self._lock:
+            self._accepted = {}
+            self._load()
+
     def has_path(self, path: str) -> bool:
         return path in self._accepted
 

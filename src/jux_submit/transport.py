@@ -43,7 +43,7 @@ from urllib3.exceptions import (
     ReadTimeoutError,
     SSLError,
 )
-from urllib3.util import make_headers
+from urllib3.util import make_headers, parse_url
 from urllib3.util.retry import Retry
 from urllib3.util.ssl_ import create_urllib3_context
 
@@ -1118,6 +1118,7 @@ class HttpClient:
         self._retry = _retry_policy(settings, deadline=deadline, stop=stop, give_up=give_up)
         self._headers = _headers(settings.api_key)
         self._manager = _manager(proxy, self._tls, maxsize=max(settings.parallel, 1))
+        self._openers: dict[str, tuple[PoolManager | HTTPConnectionPool, str]] = {}
         # the GETs (version check, query API) on connections of their own, as their answers
         # may leave a connection in any state: submissions never reuse one of theirs
         self._get_manager = _manager(proxy, self._tls, maxsize=max(settings.parallel, 1))
@@ -1125,6 +1126,19 @@ class HttpClient:
 
     def url_for(self, endpoint: Endpoint) -> str:
         return self._root + endpoint.path
+
+    def _opener(self, url: str) -> tuple[PoolManager | HTTPConnectionPool, str]:
+        """Who sends a POST to ``url``, and the target it is given. Without a proxy, the
+        connection pool itself with the path (what ``PoolManager.urlopen`` does for each
+        request, parsing the URL and looking the pool up: ~20 µs a report); through a proxy,
+        the manager, which adds the proxy's own headers and the absolute URL."""
+        if self._proxy is not None:
+            return self._manager, url
+        found = self._openers.get(url)
+        if found is None:
+            pool = self._manager.connection_from_url(url)
+            found = self._openers[url] = (pool, parse_url(url).request_uri)
+        return found
 
     def _exchange(
         self, limit: float, limit_text: str, *, stop: threading.Event | None = None
@@ -1159,15 +1173,17 @@ class HttpClient:
             headers["Content-Length"] = str(_body_size(body))
         limit, limit_text = self._attempt_limit(body)
         timeout = Timeout(connect=settings.timeout, read=settings.timeout)
+        opener, target = self._opener(url)
         with self._exchange(limit, limit_text) as exchange:
             try:
-                resp = self._manager.urlopen(
+                resp = opener.urlopen(
                     "POST",
-                    url,
+                    target,
                     body=body,
                     headers=headers,
                     retries=self._retry,
                     redirect=False,
+                    assert_same_host=False,
                     timeout=timeout,
                     preload_content=False,
                 )

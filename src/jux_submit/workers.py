@@ -33,7 +33,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 if TYPE_CHECKING:
     from jux_submit.interrupt import StopFlag
@@ -48,10 +48,12 @@ _CHUNK = 1 << 16
 
 @dataclass(frozen=True)
 class Outcome(Generic[T]):
-    """What one child sent back (``value``), or None and how the child ended."""
+    """What one share's ``body`` returned (``value``; None when its child ended first, and
+    then how in ``ended``), and what it passed to ``send`` on the way, in order."""
 
     value: T | None
     ended: str = ""
+    items: tuple[Any, ...] = ()
 
 
 # --- how many CPUs this process may use -------------------------------------------------------
@@ -89,9 +91,9 @@ def cgroup_cpu_quota(proc: Path = Path("/proc/self")) -> float | None:
         if len(fields) < 5 or not tail:
             continue
         if tail[0] == "cgroup2" and v2 is None:
-            v2 = Path(fields[4])
+            v2 = Path(_unescape(fields[4]))
         elif tail[0] == "cgroup" and len(tail) >= 3 and "cpu" in tail[2].split(",") and not v1:
-            v1 = Path(fields[4])
+            v1 = Path(_unescape(fields[4]))
     best: float | None = None
     for line in own:
         hierarchy, controllers, rel = [*line.split(":", 2), "", ""][:3]
@@ -112,11 +114,18 @@ def cgroup_cpu_quota(proc: Path = Path("/proc/self")) -> float | None:
     return best
 
 
+def _unescape(field: str) -> str:
+    """A mountinfo path: the kernel writes space, tab, newline and backslash as octal."""
+    import re
+
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+
+
 def _v2_quota(folder: Path) -> float | None:
     try:
         quota, period = (folder / "cpu.max").read_text().split()
         return None if quota == "max" else int(quota) / int(period)
-    except (OSError, ValueError):
+    except (OSError, ValueError, ZeroDivisionError):
         return None
 
 
@@ -156,19 +165,17 @@ class _Child:
     status: int | None = None
 
 
-def run_forked(
-    count: int,
-    body: Callable[[int, StopFlag], T],
-    *,
-    stop: StopFlag | None = None,
-) -> list[Outcome[T]]:
-    """``[body(i, flag) for i in range(count)]``: ``body(0, ...)`` in this process, the others
-    each in a child process; see the module docstring. ``stop`` (this process's flag, set by
-    its signal handler) is what ``body(0, ...)`` gets, and is passed on to the children's
-    flags while they run. An exception from ``body(0, ...)`` ends the children and propagates.
-    """
+Body = Callable[[int, "StopFlag", Callable[[object], None]], T]
+
+
+def run_forked(count: int, body: Body[T], *, stop: StopFlag | None = None) -> list[Outcome[T]]:
+    """``[body(i, flag, send) for i in range(count)]``: ``body(0, ...)`` in this process, the
+    others each in a child process; see the module docstring. ``send(item)`` hands an item
+    back at once (a child that dies later has still reported it). ``stop`` (this process's
+    flag, set by its signal handler) is what ``body(0, ...)`` gets, and is passed on to the
+    children's flags while they run. An exception from ``body(0, ...)`` ends the children
+    and propagates."""
     import gc
-    import pickle
 
     from jux_submit.interrupt import StopFlag
 
@@ -198,8 +205,9 @@ def run_forked(
             target=_collect, args=(children, stop), name="jux-workers", daemon=True
         )
         collector.start()
+        sent: list[object] = []
         try:
-            mine = body(0, flag)
+            mine = body(0, flag, sent.append)
         except BaseException:
             for child in children:  # none is left behind; the collector sees them end
                 with contextlib.suppress(OSError):
@@ -218,18 +226,42 @@ def run_forked(
                     os.kill(child.pid, 9)
                 with contextlib.suppress(ChildProcessError):
                     os.waitpid(child.pid, 0)
-    outcomes: list[Outcome[T]] = [Outcome(mine)]
+    outcomes: list[Outcome[T]] = [Outcome(mine, items=tuple(sent))]
     for child in children:
+        items, final, problem = _frames(child.data)
         how = _how_it_ended(child.status)
-        if not child.data:
-            outcomes.append(Outcome(None, how or "it sent no results"))
-            continue
+        if final and not how:
+            outcomes.append(Outcome(final[0], items=items))
+        else:
+            ended = how or problem or "the worker process ended before it finished"
+            outcomes.append(Outcome(None, ended, items))
+    return outcomes
+
+
+_HEAD = 5  # a frame: its kind (b"I" an item, b"F" the final value), 4 bytes of length, pickle
+
+
+def _frames(data: bytearray) -> tuple[tuple[Any, ...], list[Any], str]:
+    """(items, [final value] or [], problem) of what one child wrote; a frame cut short
+    (the child died while writing it) ends the reading."""
+    import pickle
+
+    items: list[Any] = []
+    final: list[Any] = []
+    at = 0
+    while at + _HEAD <= len(data):
+        kind, size = data[at : at + 1], int.from_bytes(data[at + 1 : at + _HEAD], "big")
+        body = data[at + _HEAD : at + _HEAD + size]
+        if len(body) < size:
+            return tuple(items), [], "the worker process ended while reporting"
         try:
             # written by our own fork over a pipe only it and this process hold
-            outcomes.append(Outcome(pickle.loads(bytes(child.data))))  # noqa: S301
-        except Exception as exc:  # cut short: the child died while writing
-            outcomes.append(Outcome(None, how or f"its results were unreadable ({exc})"))
-    return outcomes
+            value = pickle.loads(body)  # noqa: S301
+        except Exception as exc:
+            return tuple(items), [], f"the worker's results were unreadable ({exc})"
+        (final if kind == b"F" else items).append(value)
+        at += _HEAD + size
+    return tuple(items), final, ""
 
 
 def _collect(children: Sequence[_Child], stop: StopFlag | None) -> None:
@@ -282,27 +314,33 @@ def _how_it_ended(status: int | None) -> str:
     return f"the worker process exited with status {os.WEXITSTATUS(status)}"
 
 
-def _child_main(
-    index: int, body: Callable[[int, StopFlag], T], flag: StopFlag, out: int, control: int
-) -> None:
+def _child_main(index: int, body: Body[T], flag: StopFlag, out: int, control: int) -> None:
     import pickle
     import signal
 
+    lock = threading.Lock()
+
+    def frame(kind: bytes, value: object) -> None:
+        data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        with lock:  # frames from the worker's threads never interleave
+            view = memoryview(kind + len(data).to_bytes(4, "big") + data)
+            while view:
+                view = view[os.write(out, view[:_CHUNK]) :]
+
     code = 0
+    orphaned = threading.Event()
     try:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, signal.SIG_IGN)
         threading.Thread(
-            target=_listen, args=(control, flag), name="jux-control", daemon=True
+            target=_listen, args=(control, flag, orphaned), name="jux-control", daemon=True
         ).start()
-        data = pickle.dumps(body(index, flag), protocol=pickle.HIGHEST_PROTOCOL)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(out, view[:_CHUNK]) :]
+        frame(b"F", body(index, flag, lambda item: frame(b"I", item)))
     except BaseException as exc:  # nothing may escape into the parent's code path
         code = 70
-        with contextlib.suppress(Exception):
-            log.error("worker process %d failed: %s: %s", index, type(exc).__name__, exc)
+        if not orphaned.is_set():  # with the parent gone, nobody reads or needs to know
+            with contextlib.suppress(Exception):
+                log.error("worker process %d failed: %s: %s", index, type(exc).__name__, exc)
     finally:
         with contextlib.suppress(Exception):
             for handler in logging.getLogger("jux_submit").handlers:
@@ -312,9 +350,9 @@ def _child_main(
         os._exit(code)
 
 
-def _listen(control: int, flag: StopFlag) -> None:
-    """Set ``flag`` once for each signal the parent passes on; at EOF (the parent is gone)
-    stop at once."""
+def _listen(control: int, flag: StopFlag, orphaned: threading.Event) -> None:
+    """Set ``flag`` once for each signal the parent passes on; at EOF (the parent is gone,
+    or done with this child) stop at once."""
     pending = b""
     while True:
         try:
@@ -322,6 +360,7 @@ def _listen(control: int, flag: StopFlag) -> None:
         except OSError:
             chunk = b""
         if not chunk:
+            orphaned.set()
             flag.set("the parent process ended")
             flag.set("the parent process ended")  # the second call: hurry
             return

@@ -70,6 +70,22 @@ def test_a_cgroup_v1_quota_on_a_hybrid_host(tmp_path: Path) -> None:
     assert cgroup_cpu_quota(proc) == 2.0
 
 
+def test_odd_cgroup_files_give_no_quota_and_escaped_mount_points_are_read(
+    tmp_path: Path,
+) -> None:
+    proc = fake_proc(tmp_path, "0::/\n", [V2_MOUNT], {"cg2/cpu.max": "100000 0\n"})
+    assert cgroup_cpu_quota(proc) is None  # a zero period: no quota, no crash
+    spaced = tmp_path / "spaced"
+    spaced.mkdir()
+    proc = fake_proc(
+        spaced,
+        "0::/job\n",
+        ["30 23 0:26 / {root}/cg\\0402 rw - cgroup2 cgroup2 rw"],  # "cg 2" as mountinfo has it
+        {"cg 2/job/cpu.max": "200000 100000\n"},
+    )
+    assert cgroup_cpu_quota(proc) == 2.0
+
+
 def test_no_quota_or_no_proc_files_means_none(tmp_path: Path) -> None:
     proc = fake_proc(tmp_path, "0::/\n", [V2_MOUNT], {"cg2/cpu.max": "max 100000\n"})
     assert cgroup_cpu_quota(proc) is None
@@ -101,7 +117,7 @@ def test_each_child_runs_its_share_and_large_results_come_back_whole() -> None:
         from jux_submit.workers import can_fork, run_forked
         assert can_fork()
         parent = os.getpid()
-        def body(index, flag):
+        def body(index, flag, send):
             return {"index": index, "pid": os.getpid(), "blob": str(index) * 3_000_000}
         out = run_forked(3, body)
         print(json.dumps({
@@ -120,12 +136,34 @@ def test_each_child_runs_its_share_and_large_results_come_back_whole() -> None:
 
 
 @linux_only
+def test_what_a_child_sent_before_it_died_is_kept() -> None:
+    result = run_script(
+        """
+        import json, os, signal
+        from jux_submit.workers import run_forked
+        def body(index, flag, send):
+            send(f"{index}-a")
+            send(f"{index}-b")
+            if index == 1:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return "done"
+        out = run_forked(2, body)
+        print(json.dumps([[o.value, list(o.items), o.ended] for o in out]))
+        """
+    )
+    assert result == [
+        ["done", ["0-a", "0-b"], ""],
+        [None, ["1-a", "1-b"], "the worker process was killed by SIGKILL"],
+    ]
+
+
+@linux_only
 def test_a_child_that_dies_or_fails_is_reported_with_how_it_ended() -> None:
     result = run_script(
         """
         import json, os, signal
         from jux_submit.workers import run_forked
-        def body(index, flag):
+        def body(index, flag, send):
             if index == 1:
                 os.kill(os.getpid(), signal.SIGKILL)
             if index == 2:
@@ -149,7 +187,7 @@ def test_an_exception_in_this_process_share_ends_the_children_and_propagates() -
         import json, os, time
         from jux_submit.workers import run_forked
         r, w = os.pipe()
-        def body(index, flag):
+        def body(index, flag, send):
             if index == 0:
                 os.read(r, 100)  # until the child runs
                 raise RuntimeError("boom")
@@ -173,7 +211,7 @@ def test_the_parents_interruptions_reach_the_children_once_each() -> None:
         from jux_submit.interrupt import StopFlag
         from jux_submit.workers import run_forked
         stop = StopFlag()
-        def body(index, flag):
+        def body(index, flag, send):
             end = time.monotonic() + 20
             while not flag.is_set() and time.monotonic() < end:
                 time.sleep(0.01)
@@ -205,7 +243,7 @@ def test_children_stop_at_once_when_the_parent_is_gone() -> None:
         pid = os.fork()
         if pid == 0:  # a parent that forks two workers and is then killed
             os.close(r)
-            def body(index, flag):
+            def body(index, flag, send):
                 if index == 0:  # this process's own share: it is killed with it
                     time.sleep(60)
                 os.write(w, b"%d\\n" % os.getpid())
@@ -255,7 +293,7 @@ def test_a_breaker_opened_in_a_worker_is_open_in_the_parent_and_says_why() -> No
         from jux_submit.workers import run_forked
         breaker = Breaker()
         breaker.share()
-        def body(index, flag):
+        def body(index, flag, send):
             if index == 0:  # this process's share records nothing
                 return None
             for _ in range(3):
@@ -285,7 +323,7 @@ def test_an_unshared_breaker_stays_closed_in_the_parent() -> None:
         from jux_submit.errors import ConnectionFailedError
         from jux_submit.workers import run_forked
         breaker = Breaker()
-        def body(index, flag):
+        def body(index, flag, send):
             if index == 0:
                 return None
             for _ in range(3):

@@ -339,20 +339,34 @@ def _process_all(
 
 
 def _process_here(
-    files: Sequence[ReportFile], run: SubmitRun, stop: StopFlag, parallel: int
+    files: Sequence[ReportFile],
+    run: SubmitRun,
+    stop: StopFlag,
+    parallel: int,
+    done: Callable[[int, FileResult], None] | None = None,
 ) -> tuple[FileResult, ...]:
+    """Every result, in order; ``done(i, result)`` as each report ``files[i]`` is finished."""
+
+    def one(item: tuple[int, ReportFile]) -> FileResult:
+        result = process_file(item[1], run)
+        if done is not None:
+            done(item[0], result)
+        return result
+
+    items = list(enumerate(files))
     if run.delivery is None:
         # a dry run sends nothing and installs no signal handler: no thread to hand each
-        # report to (that cost ~45 µs per report, a third of the work of a small one)
-        return tuple(process_file(f, run) for f in files)
+        # report to (that cost ~45 µs per report, a third of the work of a small one); only
+        # a forked worker's flag is ever set here (its parent is gone): it then stops
+        return tuple(one(item) for item in items if not stop.is_set())
     return tuple(
         run_all(
-            files,
-            lambda f: process_file(f, run),
+            items,
+            one,
             parallel=parallel,
             stop=stop,
             grace=interrupt_grace(run.settings),
-            on_abandon=lambda f, started: abandoned_result(f, started, run),
+            on_abandon=lambda item, started: abandoned_result(item[1], started, run),
         )
     )
 
@@ -394,7 +408,9 @@ def _process_forked(
     respawn: Callable[[StopFlag], SubmitRun] | None,
 ) -> tuple[FileResult, ...]:
     """The reports dealt out to ``processes`` workers (report i to worker i mod n): this
-    process and forked children, each sending its own (``--parallel`` split between them)."""
+    process and forked children, each sending its own (``--parallel`` split between them).
+    A child reports each result as it is done; what a child that died never reported, this
+    process then handles itself (after taking in the child's in-flight copies)."""
     from jux_submit.workers import run_forked
 
     settings = run.settings
@@ -404,11 +420,19 @@ def _process_forked(
         for i in range(processes)
     ]
 
-    def body(index: int, flag: StopFlag) -> tuple[tuple[FileResult, ...], dict[str, str]]:
+    def body(
+        index: int, flag: StopFlag, send: Callable[[object], None]
+    ) -> tuple[tuple[FileResult, ...], dict[str, str]]:
         # share 0 is this process's own: its run, its connections, its signal handler's flag
         own = run if index == 0 or respawn is None or delivery is None else respawn(flag)
-        results = _process_here(files[index::processes], own, flag, max(1, shares[index]))
-        return results, dict(own.outbox.written) if own.outbox is not None else {}
+        mine = files[index::processes]
+        results = _process_here(
+            mine, own, flag, max(1, shares[index]), done=lambda i, r: send((i, r))
+        )
+        written = dict(own.outbox.written) if own.outbox is not None else {}
+        if index and own.outbox is not None:
+            own.outbox.close()  # this worker's in-flight slots: nothing is in flight now
+        return results, written
 
     if delivery is not None:
         delivery.breaker.share()
@@ -417,39 +441,48 @@ def _process_forked(
     results: list[FileResult | None] = [None] * len(files)
     for index, outcome in enumerate(outcomes):
         mine = range(index, len(files), processes)
-        if outcome.value is None:
-            for i in mine:
-                results[i] = lost_result(files[i], outcome.ended, run)
+        if outcome.value is not None:
+            done, written = outcome.value
+            for i, result in zip(mine, done, strict=True):
+                results[i] = result
+            if run.outbox is not None:
+                run.outbox.written.update(written)
             continue
-        done, written = outcome.value
-        for i, result in zip(mine, done, strict=True):
-            results[i] = result
-        if run.outbox is not None:
-            run.outbox.written.update(written)
+        for i, result in outcome.items:  # what the worker reported before it ended
+            results[mine[i]] = result
+        left = sum(1 for i in mine if results[i] is None)
+        log.warning(
+            "%s; its %d report(s) not done yet are handled by the main process",
+            outcome.ended,
+            left,
+        )
+    missing = [i for i, r in enumerate(results) if r is None]
+    if missing:
+        results = _take_over(files, missing, results, run, stop)
     if delivery is not None:
         delivery.breaker.is_open()  # takes in a breaker that opened in a worker
     return tuple(r for r in results if r is not None)
 
 
-def lost_result(file: ReportFile, ended: str, run: SubmitRun) -> FileResult:
-    """The result of a report whose worker process ended before it reported back."""
-    if run.delivery is None:
-        message = f"{ended} before this report was checked; run the same command again"
-    else:
-        message = (
-            f"{ended} before it reported on this report: it may have been sent; a copy that "
-            "was in flight is kept in the outbox and goes with the next run"
-        )
-    log.error("%s: %s", file.relpath, message)
-    return FileResult(
-        path=file.relpath,
-        status=Status.FAILED,
-        size=file.size,
-        error=FileError("internal", message, (RESUBMIT_HINT_LOST,)),
-    )
-
-
-RESUBMIT_HINT_LOST = "run 'jux-submit resubmit', or the same command again"
+def _take_over(
+    files: tuple[ReportFile, ...],
+    missing: list[int],
+    results: list[FileResult | None],
+    run: SubmitRun,
+    stop: StopFlag,
+) -> list[FileResult | None]:
+    """Handle the reports a dead worker never reported on: what it had accepted is in the
+    journal (read again), what it had in flight in its slots (recovered, marked as possibly
+    stored: sending it again says so); the rest is sent as if it had never left."""
+    run.journal.reload()
+    if run.outbox is not None:
+        journal = run.journal
+        run.outbox.recover(lambda p, k: journal.accepted_run(p, k) is not None)
+    parallel = run.settings.parallel if run.delivery is not None else 1
+    redone = _process_here([files[i] for i in missing], run, stop, parallel)
+    for i, result in zip(missing, redone, strict=True):
+        results[i] = result
+    return results
 
 
 def check_server_version(version: str | None) -> None:
