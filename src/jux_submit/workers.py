@@ -2,9 +2,9 @@
 
 Validation, enrichment and building each request are Python and lxml work that holds the GIL:
 threads cannot spread it over cores. ``run_forked(count, body, stop=...)`` runs
-``body(index, flag)`` for each share of the run: share 0 in this process, the others in
-``count - 1`` forked children that send back what it returns; a thread of the parent reads
-their results and passes on interruptions.
+``body(index, flag, send)`` for each share of the run: share 0 in this process, the others in
+``count - 1`` forked children that send back each item passed to ``send`` and what ``body``
+returns; a thread of the parent reads their results and passes on interruptions.
 
 - **When**: only where ``os.fork`` is safe, i.e. on Linux, in a process that runs no other
   thread yet (``can_fork``): forking a process with threads can copy a held lock. The caller
@@ -14,9 +14,10 @@ their results and passes on interruptions.
   it received, by name, over a control pipe, and the child sets its own ``StopFlag`` just as
   its signal handler would have. When the parent dies, however it dies, the pipe closes: the
   child then stops at once (``hurry``), so everything in flight goes to the outbox.
-- **Results**: one pickled object per child over its own pipe, read in the parent as it comes
-  (no pipe ever fills up). A child that dies or writes nothing readable yields
-  ``Outcome(value=None, ended=<how>)``: the caller turns that into its reports' errors.
+- **Results**: length-prefixed pickled frames over each child's own pipe (one per item as it
+  is sent, one for the final value), read in the parent as they come (no pipe ever fills up).
+  A child that dies first yields ``Outcome(value=None, ended=<how>, items=<what it sent>)``:
+  the caller takes over what the child did not finish.
 - **Output**: buffered stdout/stderr are flushed before forking (or the children would repeat
   them); a child flushes its log handlers before it ends with ``os._exit`` (no ``atexit``, no
   clean-up of objects that belong to the parent: the outbox lock, the parent's connections).
@@ -338,7 +339,9 @@ def _child_main(index: int, body: Body[T], flag: StopFlag, out: int, control: in
         frame(b"F", body(index, flag, lambda item: frame(b"I", item)))
     except BaseException as exc:  # nothing may escape into the parent's code path
         code = 70
-        if not orphaned.is_set():  # with the parent gone, nobody reads or needs to know
+        # a broken results pipe means the parent is gone (its control pipe may not have told
+        # yet): nobody reads, nobody needs to know
+        if not orphaned.is_set() and not isinstance(exc, BrokenPipeError):
             with contextlib.suppress(Exception):
                 log.error("worker process %d failed: %s: %s", index, type(exc).__name__, exc)
     finally:
