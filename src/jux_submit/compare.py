@@ -45,7 +45,7 @@ from jux_submit.models import (
     TestKey,
     ValidationProblem,
 )
-from jux_submit.validate import local_name
+from jux_submit.validate import hardened_iterparse, local_name
 
 if TYPE_CHECKING:
     from jux_submit.client import Answer, QueryClient
@@ -396,16 +396,7 @@ def _cases(stream: Any, *, huge_tree: bool) -> Iterator[tuple[TestKey, bool, boo
     """(test, failed, passed) for every ``<testcase>``, streamed; the suite is the nearest
     enclosing ``<testsuite>``."""
     suites: list[str] = []
-    events = etree.iterparse(
-        stream,
-        events=("start", "end"),
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        huge_tree=huge_tree,
-        remove_comments=True,
-        remove_pis=True,
-    )
+    events = hardened_iterparse(stream, events=("start", "end"), huge_tree=huge_tree)
     for event, elem in events:
         tag = local_name(elem.tag)
         if tag == "testsuite":

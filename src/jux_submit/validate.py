@@ -122,6 +122,31 @@ class _DenyResolver(etree.Resolver):
         return self.resolve_string("", context, base_url=None)
 
 
+def hardened_iterparse(
+    source: Any,
+    *,
+    events: tuple[str, ...],
+    tag: Any = None,
+    huge_tree: bool = False,
+) -> etree.iterparse:
+    """``etree.iterparse`` with the same guards as ``make_parser``: no entities, no DTD, no
+    network, every resolver refused."""
+    parsed = etree.iterparse(
+        source,
+        events=events,
+        tag=tag,
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        huge_tree=huge_tree,
+        remove_comments=True,
+        remove_pis=True,
+        collect_ids=False,
+    )
+    parsed.resolvers.add(_DenyResolver())
+    return parsed
+
+
 def make_parser(*, huge_tree: bool = False) -> etree.XMLParser:
     """An lxml parser that resolves no entities, loads no DTD and touches no network."""
     parser = etree.XMLParser(
@@ -433,19 +458,9 @@ def validate_report(
                 content: bytes | None = head if converted is None else None
             else:
                 handle.seek(0)
-                events = etree.iterparse(
-                    handle,
-                    events=_EVENTS,
-                    tag=_WATCHED,
-                    resolve_entities=False,
-                    no_network=True,
-                    load_dtd=False,
-                    huge_tree=huge_tree,
-                    remove_comments=True,
-                    remove_pis=True,
-                    collect_ids=False,
+                events = hardened_iterparse(
+                    handle, events=_EVENTS, tag=_WATCHED, huge_tree=huge_tree
                 )
-                events.resolvers.add(_DenyResolver())
                 scan = _Scan(is_streaming=True)
                 problem = scan.feed(events)
                 found_root = events.root
