@@ -1,6 +1,6 @@
 """Container entrypoint: runs the jux-submit CLI and nothing else."""
 
-from jux_submit.cli import run
+from jux_submit.cli import main
 
 if __name__ == "__main__":
-    raise SystemExit(run())
+    main()

@@ -1,5 +1,5 @@
 """``python -m jux_submit``: the same as the console script."""
 
-from jux_submit.cli import run
+from jux_submit.cli import main
 
-raise SystemExit(run())
+main()

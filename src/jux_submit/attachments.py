@@ -10,12 +10,12 @@ import os
 import re
 import stat
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path, PurePath, PurePosixPath
 
 from lxml import etree
 
-from jux_submit.models import Attachment, Record, ReportFile
+from jux_submit.models import Attachment, Record, ReportFile, record
 from jux_submit.validate import local_name
 
 #: The Jenkins JUnit-attachments convention, in system-out / system-err.
@@ -26,7 +26,7 @@ _HINTS = (b"[[ATTACHMENT|", b"attachment")
 _SCAN_CHUNK = 1024 * 1024
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record
 class AttachmentRef(Record):
     """One reference found in a report: the text as written, the test it belongs to, where."""
 
@@ -35,7 +35,7 @@ class AttachmentRef(Record):
     origin: str  # e.g. "[[ATTACHMENT|x.png]] in system-out of pkg.Cls.test"
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record
 class AttachmentSet(Record):
     """Files allowed into a package, and warnings for those refused or missing."""
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from jux_submit.client import Answer
@@ -26,7 +25,7 @@ from jux_submit.errors import (
     ServerError,
     UnexpectedResponseError,
 )
-from jux_submit.models import Endpoint, Record
+from jux_submit.models import Endpoint, Record, record
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 #: a 422 whose text blames an attachment rather than the manifest or the signature
@@ -41,7 +40,7 @@ POSSIBLE_DUPLICATE_AFTER_TIMEOUT = (
 )
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record
 class SubmitOutcome(Record):
     """What happened to one submission: accepted (with a run id) or an error."""
 

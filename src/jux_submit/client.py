@@ -9,13 +9,12 @@ from __future__ import annotations
 import io
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Protocol
 
-from jux_submit.models import Endpoint, Record
+from jux_submit.models import Endpoint, Record, record
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record
 class Answer(Record):
     """The final HTTP answer to one submission (after the transport's retries)."""
 

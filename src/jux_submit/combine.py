@@ -8,12 +8,11 @@ sums of the reports' counts. Run metadata is added to the first suite afterwards
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from lxml import etree
 
-from jux_submit.models import Counts, Payload, PayloadMode, Record, ValidReport
+from jux_submit.models import Counts, Payload, PayloadMode, Record, ValidReport, record
 from jux_submit.validate import local_name
 
 if TYPE_CHECKING:
@@ -24,7 +23,7 @@ if TYPE_CHECKING:
 SOURCE_FILE = "jux:source_file"
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record
 class Combined(Record):
     """The merged document (UTF-8), its counts, and the first suite's properties."""
 

@@ -44,6 +44,7 @@ from jux_submit.models import (
     ReportFile,
     TestKey,
     ValidationProblem,
+    record,
 )
 from jux_submit.validate import hardened_iterparse, local_name
 
@@ -72,7 +73,7 @@ class _UnavailableError(Exception):
     """The comparison cannot be made; ``args[0]`` says why, in a few words."""
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record
 class BaseRun(Record):
     """The run this one is compared with: its id, branch and commit."""
 

@@ -10,11 +10,10 @@ import os
 import re
 import stat
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from jux_submit.models import Record, ReportFile
+from jux_submit.models import Record, ReportFile, record
 
 SKIPPED_DIRS = frozenset(
     {".git", "node_modules", ".venv", ".hg", ".svn", "__pycache__", ".tox", ".jux-outbox"}
@@ -22,7 +21,7 @@ SKIPPED_DIRS = frozenset(
 _MAGIC = re.compile(r"[*?\[]")
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record
 class Discovery(Record):
     """What discovery found: files in sorted order, plus warnings (unreadable folders...)."""
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from jux_submit import __version__
 from jux_submit.detect import default_project
-from jux_submit.models import CIContext, Record
+from jux_submit.models import CIContext, Record, record
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -33,7 +33,7 @@ _INVALID_XML_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _ATTR_RE = re.compile(rb"""([^\s=/>]+)\s*=\s*("([^"]*)"|'([^']*)')""")
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record
 class Metadata(Record):
     """Properties to write: ``explicit`` ones replace, ``detected`` ones fill gaps."""
 
@@ -145,7 +145,7 @@ def plan_properties(
 # --- byte-level editing -----------------------------------------------------------------
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record
 class Splice(Record):
     """The enriched document = ``head`` + original bytes from ``resume_at`` to the end."""
 

@@ -8,7 +8,7 @@ from enum import StrEnum
 from operator import attrgetter
 from pathlib import Path
 from reprlib import recursive_repr
-from typing import Any
+from typing import Any, TypeVar, dataclass_transform
 
 from jux_submit.errors import InvalidPackageError, ReportRejectedError
 
@@ -16,11 +16,11 @@ from jux_submit.errors import InvalidPackageError, ReportRejectedError
 class Record:
     """``==``, ``hash()`` and ``repr()`` of a frozen dataclass, written once for all of them.
 
-    The value classes say ``@dataclass(frozen=True, eq=False, repr=False)`` and inherit these,
-    which behave exactly as the generated ones: equal when of the same class with equal
-    ``compare`` fields, the hash of those fields, ``Name(field=value, ...)`` of the ``repr``
-    fields. Start-up is why: ``dataclasses`` compiles every method it generates from source
-    when the module is imported (about 0.1 ms each, and a run imports some thirty classes).
+    The value classes are declared with ``@record`` and inherit these, which behave exactly
+    as the generated ones: equal when of the same class with equal ``compare`` fields, the
+    hash of those fields, ``Name(field=value, ...)`` of the ``repr`` fields. Start-up is why:
+    ``dataclasses`` compiles every method it generates from source when the module is
+    imported (about 0.1 ms each, and a run imports some thirty classes).
     """
 
     __slots__ = ()
@@ -38,6 +38,23 @@ class Record:
     def __repr__(self) -> str:
         shown = ", ".join(f"{n}={getattr(self, n)!r}" for n in _record_keys(self.__class__)[2])
         return f"{self.__class__.__qualname__}({shown})"
+
+
+_T = TypeVar("_T")
+
+
+@dataclass_transform(frozen_default=True, eq_default=False, field_specifiers=(field,))
+def record(cls: type[_T]) -> type[_T]:
+    """The dataclass decorator of the value classes (subclasses of ``Record``): frozen for the
+    type checker, which refuses every assignment to a field (``mypy --strict`` checks the
+    whole package on every change), a plain dataclass at run time.
+
+    ``frozen=True`` would add a run-time guard that costs two more methods compiled from
+    source per class at import (some 6 ms of a small run's ~90) and an ``__init__`` that
+    stores each field through ``object.__setattr__``; the assignments it would stop are
+    refused before the code runs (tests/unit/test_startup_imports.py checks that they are).
+    """
+    return dataclass(eq=False, repr=False)(cls)
 
 
 _Key = Callable[[Any], tuple[Any, ...]]
@@ -67,7 +84,7 @@ def _getter(names: list[str]) -> _Key:
     return lambda obj: ()
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record
 class CIContext(Record):
     """Where a report came from: the CI run and the source under test.
 
@@ -138,7 +155,7 @@ class PayloadMode(StrEnum):
     PACKAGE = "package"
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record
 class Endpoint(Record):
     """Where one kind of payload goes (CONTRACT.md): the path below the server root, the body's
     content type, the outbox file suffix and the error a 400 there means."""
@@ -168,7 +185,7 @@ PACKAGE_ENDPOINT = Endpoint(
 ENDPOINTS: dict[PayloadMode, Endpoint] = {e.mode: e for e in (RAW_ENDPOINT, PACKAGE_ENDPOINT)}
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record
 class Counts(Record):
     """Test counts of a report or a run (``time`` in seconds)."""
 
@@ -188,7 +205,7 @@ class Counts(Record):
         )
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record
 class ReportFile(Record):
     """A file found by discovery: absolute path and path relative to the working directory."""
 
@@ -197,7 +214,7 @@ class ReportFile(Record):
     size: int = 0
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record
 class ValidationProblem(Record):
     """Why a file is not a valid JUnit report (a value, not an exception)."""
 
@@ -214,7 +231,7 @@ class ValidationProblem(Record):
         return where + self.message
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record
 class ValidReport(Record):
     """A report that parsed as JUnit XML, with its counts and what enrichment needs to know."""
 
@@ -227,7 +244,7 @@ class ValidReport(Record):
     converted: bytes | None = field(default=None, repr=False, compare=False)
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record
 class Attachment(Record):
     """A file to carry in a package: where it is, its name inside ``attachments/``, its test.
 
@@ -244,7 +261,7 @@ class Attachment(Record):
     origin: str = ""
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record
 class Payload(Record):
     """What will be sent for one report (or one combined run).
 
@@ -280,7 +297,7 @@ class Payload(Record):
         return ENDPOINTS[self.mode].content_type
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record
 class FileError(Record):
     """A per-file failure: kind (stable), message, suggestions. Never contains a secret."""
 
@@ -289,7 +306,7 @@ class FileError(Record):
     suggestions: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record
 class FileResult(Record):
     """The outcome for one report found (or one combined submission)."""
 
@@ -329,7 +346,7 @@ class FileResult(Record):
         return replace(self, status=status, **changes)
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record
 class RunSummary(Record):
     """Everything a reporter needs: the results, in the order the files were found."""
 
@@ -390,7 +407,7 @@ class RunSummary(Record):
 # --- comparison with the base run (compare.py) ----------------------------------------------
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record
 class TestKey(Record):
     """A test as the comparison identifies it: its suite's name, its class name, its name.
 
@@ -437,7 +454,7 @@ class ComparisonStatus(StrEnum):
     SKIPPED = "skipped"  # nothing of this run was accepted
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record
 class Comparison(Record):
     """This run's reports against the base run's results on the Jux server.
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from typing import TYPE_CHECKING
 
 from jux_submit.attachments import (
@@ -31,6 +31,7 @@ from jux_submit.models import (
     Record,
     ReportFile,
     ValidationProblem,
+    record,
 )
 from jux_submit.payload import build_package_payload, build_raw_payload
 from jux_submit.settings import Mode
@@ -88,7 +89,7 @@ def metadata_for(context: CIContext, settings: Settings) -> Metadata:
     )
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record
 class SubmissionKeys(Record):
     """What makes two submissions the same, for the journal.
 
@@ -102,37 +103,48 @@ class SubmissionKeys(Record):
     """
 
     #: what the keys are derived from: the server, the effective metadata, the run identity
-    described: bytes
+    server: str
+    metadata: tuple[tuple[str, str], ...]
+    run: tuple[str | None, ...]
 
     @classmethod
     def for_run(cls, settings: Settings, context: CIContext, metadata: Metadata) -> SubmissionKeys:
         if context.is_ci:
-            identity = [
+            identity: tuple[str | None, ...] = (
                 context.provider,
                 context.build_id,
                 context.job_id or context.job_name,
                 context.run_attempt,
-            ]
+            )
         else:
-            identity = [context.commit]
+            identity = (context.commit,)
         root = settings.server_root or ""
         scheme, sep, rest = root.partition("://")
         host, slash, path = rest.partition("/")
+        return cls(
+            f"{scheme}{sep}{host.rsplit('@', 1)[-1].lower()}{slash}{path}",
+            tuple(
+                (n, v)
+                for n, v in (*metadata.explicit, *metadata.detected)
+                if n not in VOLATILE_PROPERTIES
+            ),
+            identity,
+        )
+
+    @functools.cached_property
+    def described(self) -> bytes:
+        """The canonical JSON the secret is derived from (built when a key is first asked for:
+        a dry run of new paths asks for none)."""
         import json
 
-        described = json.dumps(
+        return json.dumps(
             {
-                "server": f"{scheme}{sep}{host.rsplit('@', 1)[-1].lower()}{slash}{path}",
-                "metadata": sorted(
-                    [n, v]
-                    for n, v in (*metadata.explicit, *metadata.detected)
-                    if n not in VOLATILE_PROPERTIES
-                ),
-                "run": identity,
+                "server": self.server,
+                "metadata": sorted([n, v] for n, v in self.metadata),
+                "run": list(self.run),
             },
             sort_keys=True,
-        )
-        return cls(described.encode("utf-8"))
+        ).encode("utf-8")
 
     @functools.cached_property
     def secret(self) -> bytes:
@@ -197,7 +209,7 @@ def _looks_like_json(file: ReportFile) -> bool:
 # --- raw or package ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record
 class PackagingPlan(Record):
     """What every package of a run shares: the signing material and the ``--attach`` files."""
 
@@ -205,7 +217,7 @@ class PackagingPlan(Record):
     extra: AttachmentSet = field(default_factory=AttachmentSet)
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record
 class ModeDecision(Record):
     """Raw or package for one submission, why, and the attachments it carries."""
 

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import codecs
 import re
-from dataclasses import dataclass
 
 from lxml import etree
 
-from jux_submit.models import Record
+from jux_submit.models import Record, record
 
 #: larger documents are not repaired: the repair holds the bytes, the text and the result in
 #: memory at once (about four times the size); validation reports them as not well-formed
@@ -54,7 +53,7 @@ _DECLARED_ENCODING = re.compile(
 _ASCII_PROBE = '<?xml version="1.0" encoding=\'x\'?><a b="c">&#10;]]>+-~\\ \t\r\n\x1b</a>'
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record
 class Repair(Record):
     """A repaired document and how many of each repair were made."""
 

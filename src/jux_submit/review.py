@@ -19,13 +19,12 @@ import json
 import logging
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote, urlsplit
 
 from jux_submit.client import Budget
 from jux_submit.errors import JuxError
-from jux_submit.models import Record
+from jux_submit.models import Record, record
 from jux_submit.settings import is_loopback_host
 
 if TYPE_CHECKING:
@@ -64,7 +63,7 @@ class Http(Protocol):
     ) -> Answer: ...
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record
 class Target(Record):
     """Where the comment goes and how to reach it."""
 
@@ -92,7 +91,7 @@ class Target(Record):
         )
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record
 class Outcome(Record):
     """What happened, in one line (``note``); ``is_warning`` when the user must act."""
 

@@ -9,11 +9,12 @@ network call; all problems are reported together in one ``ConfigError``.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from urllib.parse import urlsplit
 from jux_submit import __version__
 from jux_submit.errors import ConfigError
 from jux_submit.formats import NAMES as FORMAT_NAMES
-from jux_submit.models import Record
+from jux_submit.models import Record, record
 
 
 class Kind(StrEnum):
@@ -116,7 +117,7 @@ CONFIG_FILE_NAME = ".jux.yml"
 MEGABYTE = 1_000_000
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record
 class Option(Record):
     """One row of the option table: the single source for flags, env vars, inputs and docs."""
 
@@ -633,7 +634,7 @@ OPTIONS: tuple[Option, ...] = (
 OPTIONS_BY_NAME: Mapping[str, Option] = {opt.name: opt for opt in OPTIONS}
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record
 class Settings(Record):
     """Every option, parsed and checked. Secrets are kept out of ``repr``."""
 
@@ -1000,8 +1001,9 @@ def _terminal_columns() -> int:
 
 
 class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
-    """argparse's formatter measuring the terminal itself: argparse builds one formatter for
-    every option it adds (help or not), and its own way imports shutil."""
+    """argparse's formatter with the terminal measured once a parser (``build_parser``):
+    argparse builds one formatter for every option it adds (help or not), and its own way of
+    measuring imports shutil."""
 
     def __init__(
         self,
@@ -1009,8 +1011,10 @@ class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
         indent_increment: int = 2,
         max_help_position: int = 24,
         width: int | None = None,
+        *,
+        columns: int = 80,
     ) -> None:
-        width = _terminal_columns() - 2 if width is None else width
+        width = columns - 2 if width is None else width
         super().__init__(prog, indent_increment, max_help_position, width)
 
 
@@ -1026,7 +1030,7 @@ def build_parser(command: Command = Command.SUBMIT) -> argparse.ArgumentParser:
         prog=prog,
         description=DESCRIPTION,
         epilog=EPILOG,
-        formatter_class=_HelpFormatter,
+        formatter_class=functools.partial(_HelpFormatter, columns=_terminal_columns()),
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     if command in (Command.SUBMIT, Command.PACKAGE):

@@ -6,7 +6,7 @@ Key material stays in memory: messages name the option and the path, never the P
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from jux_submit.errors import ConfigError
-from jux_submit.models import Record
+from jux_submit.models import Record, record
 from jux_submit.settings import OPTIONS_BY_NAME
 
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ KEY_HINT = (
 )
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record
 class SigningMaterial(Record):
     """The private key (RSA or ECDSA) and the optional certificate that matches it."""
 

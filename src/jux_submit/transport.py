@@ -24,7 +24,6 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sized
-from dataclasses import dataclass
 from http.client import HTTPException
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -59,7 +58,7 @@ from jux_submit.errors import (
     SubmitTimeoutError,
     TLSError,
 )
-from jux_submit.models import Record
+from jux_submit.models import Record, record
 from jux_submit.redact import Redactor
 
 if TYPE_CHECKING:
@@ -577,7 +576,7 @@ def _watch_pools(manager: PoolManager) -> None:
 _PROXY_SCHEMES = ("http", "https", "socks4", "socks4a", "socks5", "socks5h")
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record
 class Proxy(Record):
     """The proxy chosen for the server, from the variable ``variable``."""
 
@@ -757,7 +756,7 @@ def _check_proxy(settings: Settings, root: str) -> Proxy | None:
 # passphrase is given as a callable: without one OpenSSL would ask for it on the terminal.
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record
 class TLSConfig(Record):
     """How the client checks the server (``verify``: a bundle file or folder, or True for
     certifi's CAs) and the context holding the client certificate, if any."""

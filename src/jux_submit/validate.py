@@ -10,12 +10,11 @@ from __future__ import annotations
 import codecs
 import dataclasses
 import io
-from dataclasses import dataclass
 from typing import Any
 
 from lxml import etree
 
-from jux_submit.models import Counts, Record, ReportFile, ValidationProblem, ValidReport
+from jux_submit.models import Counts, Record, ReportFile, ValidationProblem, ValidReport, record
 
 XMLDSIG_NS = "http://www.w3.org/2000/09/xmldsig#"
 _SIGNATURE_TAG = f"{{{XMLDSIG_NS}}}Signature"
@@ -41,7 +40,7 @@ def is_signature(elem: etree._Element) -> bool:
 _ROOTS = ("testsuites", "testsuite")
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record
 class Validated(Record):
     """A valid report plus the properties of its first ``<testsuite>`` (in document order).
 

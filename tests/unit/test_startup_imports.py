@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from jux_submit.models import CIContext, Record, TestKey
+from jux_submit.models import CIContext, Record, TestKey, record
 from jux_submit.providers.git import detect_git, head_commit_info, may_be_repository, second_parent
 from jux_submit.settings import Command, build_parser
 
@@ -127,7 +127,7 @@ class Generated:
     tags: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record
 class Written(Record):
     name: str
     size: int = 0
@@ -136,7 +136,7 @@ class Written(Record):
     tags: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record
 class One(Record):
     value: float
 
@@ -153,13 +153,52 @@ def test_record_behaves_as_the_generated_methods() -> None:
     assert written != generated
     assert len({written, Written(**values)}) == 1  # type: ignore[arg-type]
     with pytest.raises(FrozenInstanceError):
-        written.name = "b"  # type: ignore[misc]
+        generated.name = "b"  # type: ignore[misc]
     nan = float("nan")
     one = One(nan)
     same = one
     assert one == same and one == One(nan)  # the same object: as tuple comparison says
     assert hash(One(1.0)) == hash((1.0,))
     assert repr(One(1.5)) == "One(value=1.5)"
+
+
+_USES_A_RECORD = """\
+import dataclasses
+
+from jux_submit.models import Counts
+
+counts = Counts(1, 0, 0, 0, 0.5)
+tests: int = counts.tests
+later = dataclasses.replace(counts, tests=2)
+counts.tests = 3
+counts.time += 1.0
+Counts(1, 0, 0, 0, 0.5, 7)
+"""
+
+
+def test_the_type_checker_refuses_every_assignment_to_a_record_field(tmp_path: Path) -> None:
+    """``record`` classes have no run-time guard: they are frozen for mypy, which checks the
+    package on every change. Reading a field and ``replace`` pass; an assignment, an
+    augmented assignment and an unknown field are errors, each on its own line."""
+    from mypy import api
+
+    snippet = tmp_path / "uses_a_record.py"
+    snippet.write_text(_USES_A_RECORD, encoding="utf-8")
+    out, err, status = api.run(
+        [
+            "--strict",
+            "--follow-imports=silent",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            str(snippet),
+        ]
+    )
+    errors = [line for line in out.splitlines() if ": error:" in line]
+    assert status == 1, out + err
+    lines = sorted(int(line.split(":")[1]) for line in errors)
+    assert lines == [8, 9, 10], out
+    assert sum('"tests" defined in "Counts" is read-only' in line for line in errors) == 1, out
+    assert sum('"time" defined in "Counts" is read-only' in line for line in errors) == 1, out
 
 
 def test_test_keys_order_as_their_tuples() -> None:

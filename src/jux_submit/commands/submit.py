@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from contextlib import ExitStack
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,6 +30,7 @@ from jux_submit.models import (
     RunSummary,
     Status,
     ValidationProblem,
+    record,
 )
 from jux_submit.payload import check_package_size
 from jux_submit.prepare import (
@@ -79,7 +80,7 @@ def pending_result(
     )
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record
 class SubmitRun(Record):
     """What every report's worker shares (read-only)."""
 

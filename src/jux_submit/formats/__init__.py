@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import importlib
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 from jux_submit.formats.base import Conversion, ConversionError, ReportFormat
-from jux_submit.models import Record
+from jux_submit.models import Record, record
 
 __all__ = [
     "NAMES",
@@ -98,7 +97,7 @@ def sniff(head: bytes, name: str) -> ReportFormat | None:
     return None
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record
 class Converted(Record):
     """A report converted to JUnit: the XML, the hash of the original file, the format."""
 

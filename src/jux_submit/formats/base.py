@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
-from jux_submit.models import Record
+from jux_submit.models import Record, record
 
 
 class ConversionError(ValueError):
@@ -13,7 +12,7 @@ class ConversionError(ValueError):
     why (one line)."""
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record
 class Conversion(Record):
     """A report turned into JUnit XML (UTF-8), with what the user should know about it."""
 
@@ -22,7 +21,7 @@ class Conversion(Record):
     warnings: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record
 class ReportFormat(Record):
     """One format: ``sniff`` looks at the first bytes (up to 64 KiB) and the file name and says
     whether they are this format; ``convert`` turns the whole input into JUnit XML, raising

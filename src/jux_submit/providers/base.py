@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from jux_submit.models import CIContext, Record
+from jux_submit.models import CIContext, Record, record
 
 # (the patterns are strings: ``re`` compiles one when it is first used, and most runs, outside
 # CI, never use them)
@@ -217,7 +216,7 @@ def workspace_from(*names: str) -> Callable[[Env], str | None]:
     return read
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record
 class Provider(Record):
     """One CI system: how it is recognised, how its run is read.
 

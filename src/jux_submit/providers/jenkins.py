@@ -15,10 +15,9 @@ Bitbucket Branch Source: https://github.com/jenkinsci/bitbucket-branch-source-pl
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
-from jux_submit.models import CIContext, Record
+from jux_submit.models import CIContext, Record, record
 from jux_submit.providers.base import (
     Env,
     Provider,
@@ -37,7 +36,7 @@ _SHORT_SHA_RE = re.compile(r"^[0-9a-f]{7,39}$")
 _PULL_LINK_RE = re.compile(r"^(.+)/pull/\d+/?$")
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@record
 class PullRequestTrigger(Record):
     """The variables a pull request trigger plugin sets on the freestyle and Pipeline jobs it
     starts (Multibranch jobs get ``CHANGE_*`` instead).

@@ -108,7 +108,10 @@ class ConsoleLogFormatter(logging.Formatter):
 
 # --- GitHub workflow commands (actions/toolkit: command.ts) -----------------------------
 
-_COMMAND_NAME = re.compile(r"[a-z][a-z-]*")
+# The patterns of the CI channels (commands, summaries, dotenv, JSON) are kept as text and
+# compiled by ``re`` on first use (and cached there): a run that writes none of them, like a
+# dry run on a workstation, compiles none.
+_COMMAND_NAME = r"[a-z][a-z-]*"
 
 
 def escape_mask_value(secret: str) -> str:
@@ -133,11 +136,11 @@ def escape_command_property(text: str) -> str:
 def format_command(command: str, message: str, properties: Mapping[str, str] | None = None) -> str:
     """One ``::command prop=value,...::message`` line, escaped; empty properties are left out.
     ``command`` and the property names are ours (checked), values and message untrusted."""
-    if not _COMMAND_NAME.fullmatch(command):
+    if not re.fullmatch(_COMMAND_NAME, command):
         raise ValueError(f"not a workflow command name: {command!r}")
     pairs = []
     for key, value in (properties or {}).items():
-        if not _COMMAND_NAME.fullmatch(key):
+        if not re.fullmatch(_COMMAND_NAME, key):
             raise ValueError(f"not a workflow command property: {key!r}")
         if value:
             pairs.append(f"{key}={escape_command_property(value)}")
@@ -151,11 +154,11 @@ def format_command(command: str, message: str, properties: Mapping[str, str] | N
 #: HTML, entities, strikethrough, table pipes, math), ``#`` and ``>`` (headings, quotes),
 #: ``:`` (``http://`` autolinks, emoji) and ``@`` (mentions, e-mail autolinks). CommonMark
 #: shows any backslash-escaped ASCII punctuation as the character itself.
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>&!|~$#:@])")
+_MARKDOWN_SPECIAL = r"([\\`*_\[\]<>&!|~$#:@])"
 #: Only special at the start of a block (list items, ordered lists, setext underlines).
-_MARKDOWN_LEADING = re.compile(r"^([-+=]|\d+(?=[.)]))")
+_MARKDOWN_LEADING = r"^([-+=]|\d+(?=[.)]))"
 #: ``www.`` starts a GFM extended autolink without any scheme.
-_MARKDOWN_WWW = re.compile(r"(?i)(?<![a-z0-9])(www)\.")
+_MARKDOWN_WWW = r"(?i)(?<![a-z0-9])(www)\."
 
 
 def escape_markdown(text: str) -> str:
@@ -164,9 +167,9 @@ def escape_markdown(text: str) -> str:
     (a table row is one line), other controls are shown as text."""
     flat = " ".join(text.replace("\r\n", "\n").replace("\r", "\n").split("\n")).strip()
     flat = _show_controls(flat)
-    flat = _MARKDOWN_SPECIAL.sub(r"\\\1", flat)
-    flat = _MARKDOWN_WWW.sub(r"\1\\.", flat)
-    match = _MARKDOWN_LEADING.match(flat)
+    flat = re.sub(_MARKDOWN_SPECIAL, r"\\\1", flat)
+    flat = re.sub(_MARKDOWN_WWW, r"\1\\.", flat)
+    match = re.match(_MARKDOWN_LEADING, flat)
     if match:  # "- x" or "+ x" (a list), "=" (an underline), "1." or "1)": escape the mark
         at = match.end() if match.group(1)[0].isdigit() else 0
         flat = flat[:at] + "\\" + flat[at:]
@@ -235,20 +238,20 @@ def format_outputs(values: Mapping[str, str], delimiter: str = "") -> str:
 #: GitLab's dotenv report has no escape syntax: a line break ends the value, quotes are
 #: stripped, ``#`` may start a comment, ``$`` may be expanded in later jobs. Values keep only
 #: these characters (ids, numbers, ``true``, comma-separated lists).
-_DOTENV_UNSAFE = re.compile(r"[^A-Za-z0-9_.,:+~/@%-]")
-_DOTENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
+_DOTENV_UNSAFE = r"[^A-Za-z0-9_.,:+~/@%-]"
+_DOTENV_NAME = r"[A-Z_][A-Z0-9_]*"
 
 
 def escape_dotenv_value(text: str) -> str:
     """A dotenv value that cannot break the format: every other character is dropped."""
-    return _DOTENV_UNSAFE.sub("", text)
+    return re.sub(_DOTENV_UNSAFE, "", text)
 
 
 def format_dotenv(values: Mapping[str, str]) -> str:
     """One ``NAME=value`` line per variable (names checked, values escaped), no quotes."""
     lines = []
     for name, value in values.items():
-        if not _DOTENV_NAME.fullmatch(name):
+        if not re.fullmatch(_DOTENV_NAME, name):
             raise ValueError(f"not a dotenv variable name: {name!r}")
         lines.append(f"{name}={escape_dotenv_value(value)}\n")
     return "".join(lines)
@@ -256,12 +259,12 @@ def format_dotenv(values: Mapping[str, str]) -> str:
 
 # --- JSON text ---------------------------------------------------------------------------
 
-_JSON_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_JSON_UNSAFE = "[\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]"
 
 
 def guard_json_text(text: str) -> str:
     """Serialized JSON made safe to print to a CI log, with the same value: C1 controls, line
     separators and bidi overrides (left raw by ``ensure_ascii=False``) become ``\\uXXXX`` and
     ``##[`` becomes ``#\\u0023[`` (``#`` only occurs inside strings, so both are exact)."""
-    text = _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group(0)):04x}", text)
+    text = re.sub(_JSON_UNSAFE, lambda m: f"\\u{ord(m.group(0)):04x}", text)
     return text.replace("##[", "#\\u0023[")
