@@ -14,10 +14,11 @@ returns; a thread of the parent reads their results and passes on interruptions.
   it received, by name, over a control pipe, and the child sets its own ``StopFlag`` just as
   its signal handler would have. When the parent dies, however it dies, the pipe closes: the
   child then stops at once (``hurry``), so everything in flight goes to the outbox.
-- **Results**: length-prefixed pickled frames over each child's own pipe (one per item as it
-  is sent, one for the final value), read in the parent as they come (no pipe ever fills up).
-  A child that dies first yields ``Outcome(value=None, ended=<how>, items=<what it sent>)``:
-  the caller takes over what the child did not finish.
+- **Results**: length-prefixed pickled frames over each child's own pipe (one per item passed
+  to ``send``, one for the final value), written in batches (``FLUSH_EVERY``, ``_CHUNK``) and
+  read in the parent as they come (no pipe ever fills up). A child that dies first yields
+  ``Outcome(value=None, ended=<how>, items=<what it had written>)``: the caller takes over
+  what the child did not finish (items of its last ``FLUSH_EVERY`` seconds included).
 - **Output**: buffered stdout/stderr are flushed before forking (or the children would repeat
   them); a child flushes its log handlers before it ends with ``os._exit`` (no ``atexit``, no
   clean-up of objects that belong to the parent: the outbox lock, the parent's connections).
@@ -31,6 +32,7 @@ import math
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +47,10 @@ T = TypeVar("T")
 
 _POLL = 0.05
 _CHUNK = 1 << 16
+#: seconds a child's results may wait to be written (with less than ``_CHUNK`` of them): one
+#: write, and one wake-up of the parent's reader thread, per report costs both processes more
+#: than the report itself in a dry run
+FLUSH_EVERY = 0.05
 
 
 @dataclass(frozen=True)
@@ -320,13 +326,21 @@ def _child_main(index: int, body: Body[T], flag: StopFlag, out: int, control: in
     import signal
 
     lock = threading.Lock()
+    pending = bytearray()
+    flushed = [time.monotonic()]
 
     def frame(kind: bytes, value: object) -> None:
         data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
         with lock:  # frames from the worker's threads never interleave
-            view = memoryview(kind + len(data).to_bytes(4, "big") + data)
-            while view:
-                view = view[os.write(out, view[:_CHUNK]) :]
+            pending.extend(kind + len(data).to_bytes(4, "big") + data)
+            now = time.monotonic()
+            if kind == b"F" or len(pending) >= _CHUNK or now - flushed[0] >= FLUSH_EVERY:
+                view = memoryview(pending)
+                while view:
+                    view = view[os.write(out, view[:_CHUNK]) :]
+                view.release()
+                pending.clear()
+                flushed[0] = now
 
     code = 0
     orphaned = threading.Event()

@@ -136,11 +136,15 @@ def test_each_child_runs_its_share_and_large_results_come_back_whole() -> None:
 
 
 @linux_only
-def test_what_a_child_sent_before_it_died_is_kept() -> None:
+def test_what_a_child_wrote_before_it_died_is_kept() -> None:
+    # FLUSH_EVERY 0: each item is written as it is sent (the batching lets the last
+    # FLUSH_EVERY seconds of items wait; the caller takes those reports over)
     result = run_script(
         """
         import json, os, signal
+        from jux_submit import workers
         from jux_submit.workers import run_forked
+        workers.FLUSH_EVERY = 0
         def body(index, flag, send):
             send(f"{index}-a")
             send(f"{index}-b")
@@ -155,6 +159,27 @@ def test_what_a_child_sent_before_it_died_is_kept() -> None:
         ["done", ["0-a", "0-b"], ""],
         [None, ["1-a", "1-b"], "the worker process was killed by SIGKILL"],
     ]
+
+
+@linux_only
+def test_items_not_written_yet_die_with_the_child_and_the_outcome_says_so() -> None:
+    result = run_script(
+        """
+        import json, os, signal
+        from jux_submit import workers
+        from jux_submit.workers import run_forked
+        workers.FLUSH_EVERY = 3600
+        def body(index, flag, send):
+            for n in range(100):
+                send(f"{index}-{n}")
+            if index == 1:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return "done"
+        out = run_forked(2, body)
+        print(json.dumps([[o.value, len(o.items), o.ended] for o in out]))
+        """
+    )
+    assert result == [["done", 100, ""], [None, 0, "the worker process was killed by SIGKILL"]]
 
 
 @linux_only

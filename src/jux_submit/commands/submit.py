@@ -423,17 +423,23 @@ def _process_forked(
 
     def body(
         index: int, flag: StopFlag, send: Callable[[object], None]
-    ) -> tuple[tuple[FileResult, ...], dict[str, str]]:
+    ) -> tuple[tuple[tuple[int, FileResult], ...], dict[str, str]]:
         # share 0 is this process's own: its run, its connections, its signal handler's flag
         own = run if index == 0 or respawn is None or delivery is None else respawn(flag)
+        reported: set[int] = set()
+
+        def done(i: int, result: FileResult) -> None:
+            reported.add(i)
+            send((i, result))
+
         mine = files[index::processes]
-        results = _process_here(
-            mine, own, flag, max(1, shares[index]), done=lambda i, r: send((i, r))
-        )
+        results = _process_here(mine, own, flag, max(1, shares[index]), done=done)
         written = dict(own.outbox.written) if own.outbox is not None else {}
         if index and own.outbox is not None:
             own.outbox.close()  # this worker's in-flight slots: nothing is in flight now
-        return results, written
+        # each result travels once: the ones sent as they were done, then the others (the
+        # reports an interruption abandoned)
+        return tuple((i, r) for i, r in enumerate(results) if i not in reported), written
 
     if delivery is not None:
         delivery.breaker.share()
@@ -442,15 +448,15 @@ def _process_forked(
     results: list[FileResult | None] = [None] * len(files)
     for index, outcome in enumerate(outcomes):
         mine = range(index, len(files), processes)
+        for i, result in outcome.items:  # what the worker reported as it went
+            results[mine[i]] = result
         if outcome.value is not None:
-            done, written = outcome.value
-            for i, result in zip(mine, done, strict=True):
-                results[i] = result
+            rest, written = outcome.value
+            for i, result in rest:
+                results[mine[i]] = result
             if run.outbox is not None:
                 run.outbox.written.update(written)
             continue
-        for i, result in outcome.items:  # what the worker reported before it ended
-            results[mine[i]] = result
         left = sum(1 for i in mine if results[i] is None)
         log.warning(
             "%s; its %d report(s) not done yet are handled by the main process",

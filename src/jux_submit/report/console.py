@@ -35,7 +35,46 @@ def render_file_line(result: FileResult, *, verbose: bool = False) -> str:
     return "\n".join(guard_line(line) for line in _file_lines(result, verbose=verbose))
 
 
-def _file_lines(result: FileResult, *, verbose: bool) -> list[str]:
+#: a property's value, in a dry run's shared lines, when it is each report's own path
+OWN_PATH = "(the report's own path)"
+
+
+class _Shared:
+    """What every dry-run result of a run would be sent with (the mode, and properties with
+    the same value, or each report's own path): shown once below them instead of under each
+    (600 reports would otherwise repeat the same seven lines 600 times)."""
+
+    def __init__(self, results: list[FileResult]) -> None:
+        first = results[0]
+        reasons = {r.mode_reason for r in results}
+        self.mode_reason = first.mode_reason if len(reasons) == 1 else None
+        self.properties: list[tuple[str, str]] = []  # (name, value or OWN_PATH), in order
+        for name, value in first.properties_added:
+            if all((name, value) in r.properties_added for r in results):
+                self.properties.append((name, value))
+            elif value == first.path and all((name, r.path) in r.properties_added for r in results):
+                self.properties.append((name, OWN_PATH))
+        self._values = {n: v for n, v in self.properties}
+
+    def covers(self, result: FileResult, name: str, value: str) -> bool:
+        shared = self._values.get(name)
+        return shared is not None and (
+            shared == value or (shared is OWN_PATH and value == result.path)
+        )
+
+    def lines(self, count: int) -> list[str]:
+        if self.mode_reason is None and not self.properties:
+            return []
+        lines = [f"each of the {count} reports above would be sent with (its own lines first):"]
+        if self.mode_reason:
+            lines.append(f"    mode: {esc(self.mode_reason)}")
+        for name, value in self.properties:
+            shown = value if len(value) <= 120 else value[:117] + "..."
+            lines.append(f"    + {esc(name)} = {shown if value is OWN_PATH else esc(shown)}")
+        return lines
+
+
+def _file_lines(result: FileResult, *, verbose: bool, shared: _Shared | None = None) -> list[str]:
     label = _LABELS[result.status]
     if result.status is Status.SUBMITTED:
         tail = f"test run {esc(result.test_run_id)}" if result.test_run_id else "accepted (no id)"
@@ -62,9 +101,12 @@ def _file_lines(result: FileResult, *, verbose: bool) -> list[str]:
     if result.outbox_path:
         lines.append(f"    kept in the outbox: {esc(result.outbox_path)}")
     if verbose or result.status is Status.DRY_RUN:
-        if result.mode_reason and result.status is Status.DRY_RUN:
-            lines.append(f"    mode: {esc(result.mode_reason)}")
+        is_own = result.status is Status.DRY_RUN and result.mode_reason
+        if is_own and (shared is None or shared.mode_reason != result.mode_reason):
+            lines.append(f"    mode: {esc(result.mode_reason or '')}")
         for name, value in result.properties_added:
+            if shared is not None and shared.covers(result, name, value):
+                continue
             shown = value if len(value) <= 120 else value[:117] + "..."
             lines.append(f"    + {esc(name)} = {esc(shown)}")
         for entry, size in result.entries:
@@ -92,6 +134,8 @@ def render_text(summary: RunSummary, *, verbose: bool = False, quiet: bool = Fal
         patterns = ", ".join(esc(p) for p in summary.patterns)
         lines.append(f"no JUnit reports found (patterns: {patterns})")
     not_sent = 0
+    dry = [r for r in summary.files if r.status is Status.DRY_RUN]
+    shared = _Shared(dry) if len(dry) > 1 and not verbose and not quiet else None
     for result in summary.files:
         if quiet and result.status in (Status.SUBMITTED, Status.DRY_RUN):
             continue
@@ -102,7 +146,9 @@ def render_text(summary: RunSummary, *, verbose: bool = False, quiet: bool = Fal
             where = "kept in the outbox" if result.outbox_path else "NOT kept"
             lines.append(f"{esc(result.path)}  {_LABELS[result.status]}  not sent, {where}")
             continue
-        lines.append(render_file_line(result, verbose=verbose))
+        lines.extend(_file_lines(result, verbose=verbose, shared=shared))
+    if shared is not None:
+        lines.extend(shared.lines(len(dry)))
     if not_sent > NOT_SENT_SHOWN:
         lines.append(
             f"... and {not_sent - NOT_SENT_SHOWN} more report(s) not sent, kept in the outbox"
