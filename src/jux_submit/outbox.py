@@ -46,6 +46,10 @@ JOURNAL_NAME = "journal.jsonl"
 SLOT_PREFIX = ".inflight-"
 SLOT_SUFFIX = ".slot"
 SLOT_MAGIC = b"JUXSLOT2 "
+#: written over the magic when a slot is emptied (its request answered): a slot is rewritten in
+#: place and never shortened, so a record may be followed by the tail of a longer earlier one
+#: (truncating the file twice a report cost more than the rest of its outbox work)
+SLOT_EMPTY = b"JUXSLOT- "
 #: payloads up to this size are read into memory (and hash-checked there) before sending
 IN_MEMORY_LIMIT = 8 * 1024 * 1024
 _MAX_SIDECAR = 1024 * 1024
@@ -310,7 +314,8 @@ def _write_atomic(dest: Path, chunks: Iterable[bytes]) -> None:
 
 
 def _parse_slot(record: bytes) -> tuple[dict[str, Any], bytes] | None:
-    """(header, body) of a complete slot record; None for an empty or cut-short one."""
+    """(header, body) of a complete slot record (what follows its length is the tail of an
+    earlier record); None for an empty or cut-short one."""
     head = len(SLOT_MAGIC) + 11
     if len(record) < head or not record.startswith(SLOT_MAGIC):
         return None
@@ -318,9 +323,9 @@ def _parse_slot(record: bytes) -> tuple[dict[str, Any], bytes] | None:
         total = int(record[len(SLOT_MAGIC) : head - 1])
     except ValueError:
         return None
-    if total != len(record):
+    if not head <= total <= len(record):
         return None
-    header, _, body = record[head:].partition(b"\n")
+    header, _, body = record[head:total].partition(b"\n")
     try:
         meta = json.loads(header)
     except (ValueError, RecursionError):
@@ -711,7 +716,6 @@ class Outbox:
         record = SLOT_MAGIC + b"%010d\n" % (len(SLOT_MAGIC) + 11 + len(data)) + data
         fd = self._slot_fd()
         os.pwrite(fd, record, 0)
-        os.ftruncate(fd, len(record))
         self.held[source_path] = (payload, meta)
 
     def release(self, source_path: str) -> None:
@@ -720,7 +724,7 @@ class Outbox:
         fd: int | None = getattr(self._local, "fd", None)
         if fd is not None:
             with contextlib.suppress(OSError):
-                os.ftruncate(fd, 0)
+                os.pwrite(fd, SLOT_EMPTY, 0)
 
     def keep_held(self, source_path: str, *, state: EntryState) -> OutboxEntry | None:
         """Turn what a slot holds for ``source_path`` into a real entry (the run stops
@@ -778,10 +782,10 @@ class Outbox:
                 raise OutboxTrustError("not a plain file")
             if info.st_size > IN_MEMORY_LIMIT + _MAX_SIDECAR:
                 raise OutboxTrustError("larger than any slot this tool writes")
-            if info.st_size == 0:  # emptied after its request was answered
+            record = os.pread(fd, info.st_size, 0)
+            if not record or record.startswith(SLOT_EMPTY):  # its request was answered
                 path.unlink()
                 return 0
-            record = os.pread(fd, info.st_size, 0)
             parsed = _parse_slot(record)
             if parsed is None:
                 raise OutboxTrustError("its record is cut short or does not match its hash")
