@@ -188,8 +188,9 @@ def run_forked(count: int, body: Body[T], *, stop: StopFlag | None = None) -> li
 
     flag = stop if stop is not None else StopFlag()
     _flush_output()
-    # objects made so far are left out of the children's collections: a collection touches
-    # every object it tracks, and each page it touches is copied into the child
+    # objects made so far are left out of later collections, the children's and this
+    # process's (they live as long as the run): a collection touches every object it tracks,
+    # and each page it touches is copied into the child
     gc.freeze()
     children: list[_Child] = []
     try:
@@ -207,7 +208,6 @@ def run_forked(count: int, body: Body[T], *, stop: StopFlag | None = None) -> li
             os.close(results_w)
             os.close(control_r)
             children.append(_Child(pid, results_r, control_w, bytearray()))
-        gc.unfreeze()
         collector = threading.Thread(
             target=_collect, args=(children, stop), name="jux-workers", daemon=True
         )
@@ -223,7 +223,6 @@ def run_forked(count: int, body: Body[T], *, stop: StopFlag | None = None) -> li
         finally:
             collector.join()
     finally:
-        gc.unfreeze()
         for child in children:
             for fd in (child.results, child.control):
                 with contextlib.suppress(OSError):

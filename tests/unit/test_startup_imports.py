@@ -115,6 +115,59 @@ def test_git_dir_in_the_environment_lets_git_decide(
     assert may_be_repository(plain) is True
 
 
+_GC_PROBE = """\
+import gc, json, sys
+from jux_submit import cli
+import jux_submit.commands.submit as submit
+
+seen = {"before": gc.isenabled(), "frozen before": gc.get_freeze_count()}
+real_run, real_submit = cli.run, submit.run_submit
+
+def run(*args, **kwargs):
+    seen["start-up"] = gc.isenabled()
+    return real_run(*args, **kwargs)
+
+def run_submit(settings):
+    seen["run"] = gc.isenabled()
+    seen["frozen"] = gc.get_freeze_count()
+    sys.__stderr__.write("SEEN " + json.dumps(seen) + "\\n")
+    return real_submit(settings)
+
+cli.run, submit.run_submit = run, run_submit
+folder, entry = sys.argv[1:]
+sys.argv = ["jux-submit", "--dry-run", "--working-directory", folder, "TEST-one.xml"]
+if entry == "main":
+    cli.main()
+cli.run(sys.argv[1:])
+"""
+
+
+@pytest.mark.parametrize("entry", ["main", "run"])
+def test_the_collector_is_paused_only_during_the_processs_own_start_up(
+    tmp_path: Path, entry: str
+) -> None:
+    """``main`` (the console script) turns the cyclic collector off until the command
+    starts, then freezes what start-up made; ``run`` (called in-process) leaves it alone."""
+    (tmp_path / "TEST-one.xml").write_bytes(REPORT)
+    done = subprocess.run(
+        [sys.executable, "-c", _GC_PROBE, str(tmp_path), entry],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    seen_line = next(ln for ln in done.stderr.splitlines() if ln.startswith("SEEN "))
+    seen = json.loads(seen_line[5:])
+    assert done.returncode == 0, done.stderr
+    assert seen["before"] is True and seen["run"] is True
+    if entry == "main":
+        assert seen["start-up"] is False
+        assert seen["frozen"] > 10_000 > seen["frozen before"]  # start-up's objects, frozen
+    else:
+        assert seen["start-up"] is True
+        assert seen["frozen"] == seen["frozen before"]
+
+
 # --- Record: the dataclass methods, written once ----------------------------------------------
 
 
