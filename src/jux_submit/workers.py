@@ -34,7 +34,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -167,9 +167,12 @@ class _Child:
     pid: int
     results: int  # read end
     control: int  # write end
-    data: bytearray
+    data: bytearray  # what was read and not decoded yet (a frame cut short, so far)
     open: bool = True
     status: int | None = None
+    items: list[Any] = field(default_factory=list)
+    final: list[Any] = field(default_factory=list)  # [the body's value] once it came
+    problem: str = ""
 
 
 Body = Callable[[int, "StopFlag", Callable[[object], None]], T]
@@ -234,40 +237,40 @@ def run_forked(count: int, body: Body[T], *, stop: StopFlag | None = None) -> li
                     os.waitpid(child.pid, 0)
     outcomes: list[Outcome[T]] = [Outcome(mine, items=tuple(sent))]
     for child in children:
-        items, final, problem = _frames(child.data)
+        if child.data and not child.problem:  # the child died while writing a frame
+            child.problem = "the worker process ended while reporting"
         how = _how_it_ended(child.status)
-        if final and not how:
-            outcomes.append(Outcome(final[0], items=items))
+        if child.final and not how:
+            outcomes.append(Outcome(child.final[0], items=tuple(child.items)))
         else:
-            ended = how or problem or "the worker process ended before it finished"
-            outcomes.append(Outcome(None, ended, items))
+            ended = how or child.problem or "the worker process ended before it finished"
+            outcomes.append(Outcome(None, ended, tuple(child.items)))
     return outcomes
 
 
 _HEAD = 5  # a frame: its kind (b"I" an item, b"F" the final value), 4 bytes of length, pickle
 
 
-def _frames(data: bytearray) -> tuple[tuple[Any, ...], list[Any], str]:
-    """(items, [final value] or [], problem) of what one child wrote; a frame cut short
-    (the child died while writing it) ends the reading."""
+def _decode(child: _Child) -> None:
+    """Take the complete frames out of what was read from ``child`` so far (as they come:
+    the reader thread decodes while the work goes on, not all at the end)."""
     import pickle
 
-    items: list[Any] = []
-    final: list[Any] = []
-    at = 0
-    while at + _HEAD <= len(data):
+    data, at = child.data, 0
+    while not child.problem and at + _HEAD <= len(data):
         kind, size = data[at : at + 1], int.from_bytes(data[at + 1 : at + _HEAD], "big")
+        if at + _HEAD + size > len(data):
+            break  # the rest of this frame is still to come
         body = data[at + _HEAD : at + _HEAD + size]
-        if len(body) < size:
-            return tuple(items), [], "the worker process ended while reporting"
         try:
             # written by our own fork over a pipe only it and this process hold
             value = pickle.loads(body)  # noqa: S301
         except Exception as exc:
-            return tuple(items), [], f"the worker's results were unreadable ({exc})"
-        (final if kind == b"F" else items).append(value)
+            child.problem = f"the worker's results were unreadable ({exc})"
+            break
+        (child.final if kind == b"F" else child.items).append(value)
         at += _HEAD + size
-    return tuple(items), final, ""
+    del data[:at]
 
 
 def _collect(children: Sequence[_Child], stop: StopFlag | None) -> None:
@@ -286,6 +289,7 @@ def _collect(children: Sequence[_Child], stop: StopFlag | None) -> None:
                 chunk = os.read(child.results, _CHUNK)
                 if chunk:
                     child.data += chunk
+                    _decode(child)
                     continue
                 selector.unregister(child.results)
                 child.open = False

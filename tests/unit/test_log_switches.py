@@ -30,6 +30,7 @@ def test_each_report_logs_its_line(tmp_path: Path) -> None:
             str(tmp_path),
             "--outbox",
             str(tmp_path / "ob"),
+            "-v",  # a dry run's per-report lines are debug lines
         ],
         capture_output=True,
         text=True,
@@ -39,4 +40,4 @@ def test_each_report_logs_its_line(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     lines = [line for line in done.stderr.splitlines() if "would send" in line]
     assert [line.split(": ")[2] for line in lines] == names
-    assert all(line.startswith("jux-submit: INFO: TEST-r") for line in lines)
+    assert all(line.startswith("jux-submit: DEBUG: TEST-r") for line in lines)

@@ -697,7 +697,9 @@ def checked_for_sending(
 
 
 def dry_run_result(base: FileResult, payload: Payload, started: float) -> FileResult:
-    log.info("%s: would send %d bytes to %s", base.path, payload.size, payload.endpoint)
+    # a debug line: the summary on stdout says the same for every report (the log line cost
+    # a dry run of 600 reports 6 % of its time)
+    log.debug("%s: would send %d bytes to %s", base.path, payload.size, payload.endpoint)
     return base.with_status(Status.DRY_RUN, duration=time.monotonic() - started)
 
 
