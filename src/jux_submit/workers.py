@@ -159,6 +159,49 @@ def can_fork() -> bool:
     return threads == "1"
 
 
+# --- work taken as it goes ----------------------------------------------------------------
+
+
+class WorkQueue:
+    """The indexes ``0 .. count-1`` in batches, taken by whichever process is free: for work
+    whose cost varies between processes (a forked child pays for the pages it copies), so
+    that none sits idle while another still has a share to do.
+
+    The batches are written into a pipe before forking, each as 4 bytes (its first index),
+    and the write end is closed: a read of 4 bytes then takes exactly one batch, whichever
+    process reads (reads from a pipe are serialized, and what it holds is a whole number of
+    batches), and end of file says that none is left. A pipe holds 64 KiB, 16,384 batches:
+    batches grow so that every one fits.
+    """
+
+    _SIZE = 4
+    _CAPACITY = 65536 // _SIZE
+
+    def __init__(self, count: int, batch: int) -> None:
+        self.count = count
+        self.batch = max(batch, -(-count // self._CAPACITY), 1)
+        data = b"".join(start.to_bytes(self._SIZE, "big") for start in range(0, count, self.batch))
+        self._read, write = os.pipe()
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(write, view) :]
+        finally:
+            os.close(write)
+
+    def take(self) -> range | None:
+        """The next batch of indexes, or None when every batch is taken."""
+        chunk = os.read(self._read, self._SIZE)
+        if len(chunk) < self._SIZE:
+            return None
+        start = int.from_bytes(chunk, "big")
+        return range(start, min(start + self.batch, self.count))
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            os.close(self._read)
+
+
 # --- the children --------------------------------------------------------------------------
 
 

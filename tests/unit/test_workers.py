@@ -358,3 +358,42 @@ def test_an_unshared_breaker_stays_closed_in_the_parent() -> None:
         """
     )
     assert result == [True, False]  # so the test above can fail
+
+
+@linux_only
+def test_a_work_queue_gives_every_index_once_to_whichever_process_takes_it() -> None:
+    result = run_script(
+        """
+        import json
+        from jux_submit.workers import WorkQueue, run_forked
+        queue = WorkQueue(100_001, 4)
+        def body(index, flag, send):
+            taken = []
+            while (batch := queue.take()) is not None:
+                taken.extend(batch)
+            return taken
+        out = run_forked(3, body)
+        shares = [o.value for o in out]
+        print(json.dumps({
+            "all": sorted(i for share in shares for i in share),
+            "after": queue.take() is None,
+        }))
+        """
+    )
+    assert result["all"] == list(range(100_001))  # each once, none lost, taken at once by 3
+    assert result["after"] is True
+
+
+def test_a_work_queue_grows_its_batches_to_fit_a_pipe() -> None:
+    from jux_submit.workers import WorkQueue
+
+    queue = WorkQueue(200_000, 4)
+    try:
+        assert queue.batch == 13  # 200,000 / 13 batches of 4 bytes fit in 64 KiB
+        taken = []
+        while (batch := queue.take()) is not None:
+            taken.append(batch)
+        assert sum(len(b) for b in taken) == 200_000
+        assert taken[-1] == range(199_992, 200_000)
+    finally:
+        queue.close()

@@ -372,6 +372,9 @@ def _process_here(
     )
 
 
+#: reports a dry-run worker takes at a time (the last batches even out how long each takes)
+DRY_RUN_BATCH = 4
+
 #: reports per worker process below which one process does it all: forking, a second set of
 #: connections and handing the results back cost about what this many reports do
 #: (benchmarks/RESULTS.md)
@@ -408,11 +411,13 @@ def _process_forked(
     processes: int,
     respawn: Callable[[StopFlag], SubmitRun] | None,
 ) -> tuple[FileResult, ...]:
-    """The reports dealt out to ``processes`` workers (report i to worker i mod n): this
-    process and forked children, each sending its own (``--parallel`` split between them).
-    A child reports each result as it is done; what a child that died never reported, this
-    process then handles itself (after taking in the child's in-flight copies)."""
-    from jux_submit.workers import run_forked
+    """The reports shared out between ``processes`` workers: this process and forked
+    children. When sending, report i goes to worker i mod n, each worker sending its own over
+    its own connections (``--parallel`` split between them); in a dry run the reports are
+    taken in small batches by whichever worker is free (``workers.WorkQueue``). A child
+    reports each result as it is done; what a child that died never reported, this process
+    then handles itself (after taking in the child's in-flight copies)."""
+    from jux_submit.workers import WorkQueue, run_forked
 
     settings = run.settings
     delivery = run.delivery
@@ -420,49 +425,69 @@ def _process_forked(
         settings.parallel // processes + (i < settings.parallel % processes)
         for i in range(processes)
     ]
+    queue = WorkQueue(len(files), DRY_RUN_BATCH) if delivery is None else None
 
     def body(
         index: int, flag: StopFlag, send: Callable[[object], None]
     ) -> tuple[tuple[tuple[int, FileResult], ...], dict[str, str]]:
+        """Results travel as (index in ``files``, result): the ones sent as they were done,
+        then, in what is returned, the others (the reports an interruption abandoned)."""
         # share 0 is this process's own: its run, its connections, its signal handler's flag
         own = run if index == 0 or respawn is None or delivery is None else respawn(flag)
         reported: set[int] = set()
+        rest: list[tuple[int, FileResult]] = []
 
-        def done(i: int, result: FileResult) -> None:
-            reported.add(i)
-            send((i, result))
+        def work(numbers: Sequence[int], parallel: int) -> None:
+            def done(i: int, result: FileResult) -> None:
+                reported.add(numbers[i])
+                send((numbers[i], result))
 
-        mine = files[index::processes]
-        results = _process_here(mine, own, flag, max(1, shares[index]), done=done)
+            results = _process_here([files[n] for n in numbers], own, flag, parallel, done=done)
+            rest.extend(
+                (numbers[i], r) for i, r in enumerate(results) if numbers[i] not in reported
+            )
+
+        if queue is None:
+            work(range(index, len(files), processes), max(1, shares[index]))
+        else:
+            while not flag.is_set() and (batch := queue.take()) is not None:
+                work(batch, 1)
         written = dict(own.outbox.written) if own.outbox is not None else {}
         if index and own.outbox is not None:
             own.outbox.close()  # this worker's in-flight slots: nothing is in flight now
-        # each result travels once: the ones sent as they were done, then the others (the
-        # reports an interruption abandoned)
-        return tuple((i, r) for i, r in enumerate(results) if i not in reported), written
+        return tuple(rest), written
 
     if delivery is not None:
         delivery.breaker.share()
     log.debug("the reports go to %d worker processes", processes)
-    outcomes = run_forked(processes, body, stop=stop if delivery is not None else None)
+    try:
+        outcomes = run_forked(processes, body, stop=stop if delivery is not None else None)
+    finally:
+        if queue is not None:
+            queue.close()
     results: list[FileResult | None] = [None] * len(files)
     for index, outcome in enumerate(outcomes):
-        mine = range(index, len(files), processes)
         for i, result in outcome.items:  # what the worker reported as it went
-            results[mine[i]] = result
+            results[i] = result
         if outcome.value is not None:
             rest, written = outcome.value
             for i, result in rest:
-                results[mine[i]] = result
+                results[i] = result
             if run.outbox is not None:
                 run.outbox.written.update(written)
             continue
-        left = sum(1 for i in mine if results[i] is None)
-        log.warning(
-            "%s; its %d report(s) not done yet are handled by the main process",
-            outcome.ended,
-            left,
-        )
+        if queue is None:
+            left = sum(1 for i in range(index, len(files), processes) if results[i] is None)
+            log.warning(
+                "%s; its %d report(s) not done yet are handled by the main process",
+                outcome.ended,
+                left,
+            )
+        else:
+            log.warning(
+                "%s; the reports it had taken and not done are handled by the main process",
+                outcome.ended,
+            )
     missing = [i for i, r in enumerate(results) if r is None]
     if missing:
         results = _take_over(files, missing, results, run, stop)
