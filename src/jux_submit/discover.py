@@ -87,8 +87,9 @@ def _literal_base(pattern: str) -> str:
 
 def _walk(
     root: Path, rel: str, skip: frozenset[str], warnings: list[str]
-) -> Iterator[tuple[str, os.DirEntry[str]]]:
-    """Yield (relative path, entry) for every non-directory below ``root/rel``."""
+) -> Iterator[tuple[str, os.DirEntry[str], Path]]:
+    """Yield (relative path, entry, its folder) for every non-directory below ``root/rel``
+    (the folder's ``Path`` made once: joining a name to it costs half of parsing a path)."""
     stack = [rel]
     while stack:
         current = stack.pop()
@@ -111,7 +112,7 @@ def _walk(
                 if entry.name not in skip and relpath not in skip:
                     stack.append(relpath)
             else:
-                yield relpath, entry
+                yield relpath, entry, folder
 
 
 def _known_real(entry: os.DirEntry[str]) -> str | None:
@@ -160,16 +161,18 @@ def discover_reports(
 
     found: dict[str, tuple[ReportFile, str]] = {}
 
-    def consider(relpath: str, path: Path, real: str | None = None) -> None:
+    def consider(
+        relpath: str, path: Path, entry: os.DirEntry[str], real: str | None = None
+    ) -> None:
         """``real``: the path's known real path (saves ``realpath``'s lstat per component)."""
         relpath = printable(relpath)
         try:
-            info = path.stat()
+            info = entry.stat()  # follows a link, as Path.stat would
         except PermissionError:
             found.setdefault(relpath, (ReportFile(path, relpath, 0), relpath))
             return
         except OSError as exc:
-            if path.is_symlink():
+            if entry.is_symlink():
                 warnings.append(
                     f"{relpath}: skipped, symbolic link that cannot be followed "
                     f"({exc.strerror or exc})"
@@ -186,24 +189,25 @@ def discover_reports(
         # itself is its own real path (realpath costs an lstat per component, issue 7).
         base_path = str(root / base) if base else str(root)
         is_base_real = os.path.realpath(base_path) == base_path
-        for relpath, entry in _walk(root, base, skip, warnings):
+        for relpath, entry, folder in _walk(root, base, skip, warnings):
             if any(rx.match(relpath) for rx in include_res) and not any(
                 rx.match(relpath) for rx in exclude_res
             ):
-                consider(relpath, Path(entry.path), _known_real(entry) if is_base_real else None)
+                real = _known_real(entry) if is_base_real else None
+                consider(relpath, folder / entry.name, entry, real)
 
     for pattern in absolute:
         base = _literal_base(pattern) or "/"
         rx = pattern_regex(pattern.lstrip("/"))
-        for relpath, entry in _walk(Path("/"), base.lstrip("/"), skip, warnings):
+        for relpath, entry, folder in _walk(Path("/"), base.lstrip("/"), skip, warnings):
             if rx.match(relpath):
-                path = Path(entry.path)
+                path = folder / entry.name
                 try:
                     shown = path.relative_to(root).as_posix()
                 except ValueError:
                     shown = str(path)
                 if not any(x.match(shown) for x in exclude_res):
-                    consider(shown, path)
+                    consider(shown, path, entry)
 
     # the same file reached through links counts once, under its first path in sorted order
     files: list[ReportFile] = []
