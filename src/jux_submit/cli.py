@@ -80,8 +80,9 @@ def main() -> None:
         atexit._run_exitfuncs()
     finally:
         for stream in (sys.stdout, sys.stderr):
-            try:  # noqa: SIM105  (contextlib is not imported by --version)
-                stream.flush()
+            try:
+                if stream is not None:  # None: started with the descriptor closed
+                    stream.flush()
             except (OSError, ValueError):  # closed or broken: nothing left to keep
                 pass
         os._exit(code)

@@ -115,6 +115,13 @@ def _walk(
                 yield relpath, entry, folder
 
 
+def _is_link(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_symlink()
+    except OSError:  # no type from the listing, and the file is gone
+        return False
+
+
 def _known_real(entry: os.DirEntry[str]) -> str | None:
     try:
         return None if entry.is_symlink() else entry.path
@@ -172,7 +179,7 @@ def discover_reports(
             found.setdefault(relpath, (ReportFile(path, relpath, 0), relpath))
             return
         except OSError as exc:
-            if entry.is_symlink():
+            if _is_link(entry):
                 warnings.append(
                     f"{relpath}: skipped, symbolic link that cannot be followed "
                     f"({exc.strerror or exc})"

@@ -46,9 +46,10 @@ JOURNAL_NAME = "journal.jsonl"
 SLOT_PREFIX = ".inflight-"
 SLOT_SUFFIX = ".slot"
 SLOT_MAGIC = b"JUXSLOT2 "
-#: written over the magic when a slot is emptied (its request answered): a slot is rewritten in
-#: place and never shortened, so a record may be followed by the tail of a longer earlier one
-#: (truncating the file twice a report cost more than the rest of its outbox work)
+#: written over the magic when a slot is emptied (its request answered). A slot is rewritten in
+#: place and never shortened (truncating the file twice a report cost more than the rest of
+#: its outbox work): a record shorter than the file pads its header with spaces (JSON
+#: whitespace), so that it fills the file as every record always did
 SLOT_EMPTY = b"JUXSLOT- "
 #: payloads up to this size are read into memory (and hash-checked there) before sending
 IN_MEMORY_LIMIT = 8 * 1024 * 1024
@@ -314,8 +315,7 @@ def _write_atomic(dest: Path, chunks: Iterable[bytes]) -> None:
 
 
 def _parse_slot(record: bytes) -> tuple[dict[str, Any], bytes] | None:
-    """(header, body) of a complete slot record (what follows its length is the tail of an
-    earlier record); None for an empty or cut-short one."""
+    """(header, body) of a complete slot record; None for an empty or cut-short one."""
     head = len(SLOT_MAGIC) + 11
     if len(record) < head or not record.startswith(SLOT_MAGIC):
         return None
@@ -323,9 +323,9 @@ def _parse_slot(record: bytes) -> tuple[dict[str, Any], bytes] | None:
         total = int(record[len(SLOT_MAGIC) : head - 1])
     except ValueError:
         return None
-    if not head <= total <= len(record):
+    if total != len(record):
         return None
-    header, _, body = record[head:total].partition(b"\n")
+    header, _, body = record[head:].partition(b"\n")
     try:
         meta = json.loads(header)
     except (ValueError, RecursionError):
@@ -712,10 +712,14 @@ class Outbox:
             "source_sha256": source_sha256,
             "key": key,
         }
-        data = json.dumps(meta).encode("utf-8") + b"\n" + payload.body
-        record = SLOT_MAGIC + b"%010d\n" % (len(SLOT_MAGIC) + 11 + len(data)) + data
+        header = json.dumps(meta).encode("utf-8")
         fd = self._slot_fd()
+        size: int = getattr(self._local, "size", 0)  # the slot file's length so far
+        short = size - (len(SLOT_MAGIC) + 11 + len(header) + 1 + len(payload.body))
+        data = header + b" " * max(short, 0) + b"\n" + payload.body
+        record = SLOT_MAGIC + b"%010d\n" % (len(SLOT_MAGIC) + 11 + len(data)) + data
         os.pwrite(fd, record, 0)
+        self._local.size = max(size, len(record))
         self.held[source_path] = (payload, meta)
 
     def release(self, source_path: str) -> None:

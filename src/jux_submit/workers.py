@@ -15,10 +15,11 @@ returns; a thread of the parent reads their results and passes on interruptions.
   its signal handler would have. When the parent dies, however it dies, the pipe closes: the
   child then stops at once (``hurry``), so everything in flight goes to the outbox.
 - **Results**: length-prefixed pickled frames over each child's own pipe (one per item passed
-  to ``send``, one for the final value), written in batches (``FLUSH_EVERY``, ``_CHUNK``) and
-  read in the parent as they come (no pipe ever fills up). A child that dies first yields
-  ``Outcome(value=None, ended=<how>, items=<what it had written>)``: the caller takes over
-  what the child did not finish (items of its last ``FLUSH_EVERY`` seconds included).
+  to ``send``, one for the final value), written as each item is sent (``batched``: at least
+  every ``FLUSH_EVERY``, for work that can be done again) and decoded in the parent as they
+  come (no pipe ever fills up). A child that dies first yields ``Outcome(value=None,
+  ended=<how>, items=<what it had written>)``: the caller takes over what the child did not
+  finish.
 - **Output**: buffered stdout/stderr are flushed before forking (or the children would repeat
   them); a child flushes its log handlers before it ends with ``os._exit`` (no ``atexit``, no
   clean-up of objects that belong to the parent: the outbox lock, the parent's connections).
@@ -170,22 +171,33 @@ class WorkQueue:
     The batches are written into a pipe before forking, each as 4 bytes (its first index),
     and the write end is closed: a read of 4 bytes then takes exactly one batch, whichever
     process reads (reads from a pipe are serialized, and what it holds is a whole number of
-    batches), and end of file says that none is left. A pipe holds 64 KiB, 16,384 batches:
-    batches grow so that every one fits.
+    batches), and end of file says that none is left. Batches grow so that all of them fit in
+    the pipe (16,384 in the usual 64 KiB).
     """
 
     _SIZE = 4
-    _CAPACITY = 65536 // _SIZE
 
     def __init__(self, count: int, batch: int) -> None:
+        """Raises ``OSError`` when the pipe cannot be made or filled (the caller then deals
+        out fixed shares)."""
+        import fcntl
+
         self.count = count
-        self.batch = max(batch, -(-count // self._CAPACITY), 1)
-        data = b"".join(start.to_bytes(self._SIZE, "big") for start in range(0, count, self.batch))
         self._read, write = os.pipe()
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(write, view) :]
+            # 64 KiB, or as little as a page once the user's pipes use more than their
+            # share (pipe-user-pages-soft): what it holds decides the batches' size
+            capacity = fcntl.fcntl(write, fcntl.F_GETPIPE_SZ) // self._SIZE
+            self.batch = max(batch, -(-count // capacity), 1)
+            data = b"".join(
+                start.to_bytes(self._SIZE, "big") for start in range(0, count, self.batch)
+            )
+            os.set_blocking(write, False)  # never wait for a reader: there is none yet
+            if os.write(write, data) != len(data):
+                raise BlockingIOError("the work queue's pipe is full")
+        except OSError:
+            os.close(self._read)
+            raise
         finally:
             os.close(write)
 
@@ -221,10 +233,14 @@ class _Child:
 Body = Callable[[int, "StopFlag", Callable[[object], None]], T]
 
 
-def run_forked(count: int, body: Body[T], *, stop: StopFlag | None = None) -> list[Outcome[T]]:
+def run_forked(
+    count: int, body: Body[T], *, stop: StopFlag | None = None, batched: bool = False
+) -> list[Outcome[T]]:
     """``[body(i, flag, send) for i in range(count)]``: ``body(0, ...)`` in this process, the
     others each in a child process; see the module docstring. ``send(item)`` hands an item
-    back at once (a child that dies later has still reported it). ``stop`` (this process's
+    back at once (a child that dies later has still reported it), or with ``batched`` within
+    ``FLUSH_EVERY`` (items a dead child had not written yet are lost: for work that can
+    simply be done again). ``stop`` (this process's
     flag, set by its signal handler) is what ``body(0, ...)`` gets, and is passed on to the
     children's flags while they run. An exception from ``body(0, ...)`` ends the children
     and propagates."""
@@ -234,9 +250,8 @@ def run_forked(count: int, body: Body[T], *, stop: StopFlag | None = None) -> li
 
     flag = stop if stop is not None else StopFlag()
     _flush_output()
-    # objects made so far are left out of later collections, the children's and this
-    # process's (they live as long as the run): a collection touches every object it tracks,
-    # and each page it touches is copied into the child
+    # objects made so far are left out of the children's collections: a collection touches
+    # every object it tracks, and each page it touches is copied into the child
     gc.freeze()
     children: list[_Child] = []
     try:
@@ -250,10 +265,11 @@ def run_forked(count: int, body: Body[T], *, stop: StopFlag | None = None) -> li
                 for other in children:
                     os.close(other.results)
                     os.close(other.control)
-                _child_main(index, body, StopFlag(), results_w, control_r)
+                _child_main(index, body, StopFlag(), results_w, control_r, batched=batched)
             os.close(results_w)
             os.close(control_r)
             children.append(_Child(pid, results_r, control_w, bytearray()))
+        gc.unfreeze()  # the children have their own copy of the collector's state
         collector = threading.Thread(
             target=_collect, args=(children, stop), name="jux-workers", daemon=True
         )
@@ -269,6 +285,7 @@ def run_forked(count: int, body: Body[T], *, stop: StopFlag | None = None) -> li
         finally:
             collector.join()
     finally:
+        gc.unfreeze()
         for child in children:
             for fd in (child.results, child.control):
                 with contextlib.suppress(OSError):
@@ -367,7 +384,9 @@ def _how_it_ended(status: int | None) -> str:
     return f"the worker process exited with status {os.WEXITSTATUS(status)}"
 
 
-def _child_main(index: int, body: Body[T], flag: StopFlag, out: int, control: int) -> None:
+def _child_main(
+    index: int, body: Body[T], flag: StopFlag, out: int, control: int, *, batched: bool
+) -> None:
     import pickle
     import signal
 
@@ -375,17 +394,21 @@ def _child_main(index: int, body: Body[T], flag: StopFlag, out: int, control: in
     pending = bytearray()
     flushed = [time.monotonic()]
 
+    def write_pending() -> None:  # lock held
+        view = memoryview(pending)
+        while view:
+            view = view[os.write(out, view[:_CHUNK]) :]
+        view.release()
+        pending.clear()
+
     def frame(kind: bytes, value: object) -> None:
         data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
         with lock:  # frames from the worker's threads never interleave
             pending.extend(kind + len(data).to_bytes(4, "big") + data)
             now = time.monotonic()
-            if kind == b"F" or len(pending) >= _CHUNK or now - flushed[0] >= FLUSH_EVERY:
-                view = memoryview(pending)
-                while view:
-                    view = view[os.write(out, view[:_CHUNK]) :]
-                view.release()
-                pending.clear()
+            is_due = len(pending) >= _CHUNK or now - flushed[0] >= FLUSH_EVERY
+            if not batched or kind == b"F" or is_due:
+                write_pending()
                 flushed[0] = now
 
     code = 0
@@ -404,6 +427,8 @@ def _child_main(index: int, body: Body[T], flag: StopFlag, out: int, control: in
         if not orphaned.is_set() and not isinstance(exc, BrokenPipeError):
             with contextlib.suppress(Exception):
                 log.error("worker process %d failed: %s: %s", index, type(exc).__name__, exc)
+            with contextlib.suppress(Exception), lock:  # the items sent before the failure
+                write_pending()
     finally:
         with contextlib.suppress(Exception):
             for handler in logging.getLogger("jux_submit").handlers:

@@ -1,13 +1,14 @@
 """The in-flight slot: rewritten in place for each report, never shortened.
 
 A worker that dies mid-request leaves its slot locked by nobody; the next run turns what it
-holds into an entry. A slot holds one record, possibly followed by the tail of a longer earlier
-one; an emptied slot starts with the empty marker.
+holds into an entry. A slot holds one record that fills it (a shorter one pads its header);
+an emptied slot starts with the empty marker.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from jux_submit.models import Payload, PayloadMode
-from jux_submit.outbox import QUARANTINE_DIR, SLOT_EMPTY, Outbox
+from jux_submit.outbox import QUARANTINE_DIR, SLOT_EMPTY, SLOT_MAGIC, Outbox
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="the slot's holder is forked")
 
@@ -46,13 +47,18 @@ def die_holding(box: Path, bodies: list[bytes], *, release_last: bool) -> None:
     assert os.waitstatus_to_exitcode(status) == 0
 
 
-def test_the_last_record_is_recovered_without_the_tail_of_a_longer_one(tmp_path: Path) -> None:
+def test_a_shorter_record_fills_the_slot_and_is_recovered(tmp_path: Path) -> None:
     box = tmp_path / "outbox"
     long_body = b"<testsuite name='long'>" + b"x" * 9000 + b"</testsuite>"
     short_body = b"<testsuite name='short'/>"
     die_holding(box, [long_body, short_body], release_last=False)
     (slot,) = box.glob(".inflight-*.slot")
-    assert slot.stat().st_size > len(short_body) + 9000  # the long record's tail is still there
+    record = slot.read_bytes()
+    # what every version reads: the record's length is the file's, the header pads with spaces
+    assert int(record[len(SLOT_MAGIC) : len(SLOT_MAGIC) + 10]) == len(record)
+    header, _, body = record[len(SLOT_MAGIC) + 11 :].partition(b"\n")
+    assert body == short_body and json.loads(header)["source_path"] == "r1.xml"
+    assert b"x" * 100 not in record  # nothing of the longer report is left behind
     outbox = Outbox(box)
     assert outbox.recover(lambda path, key: False) == 1
     (entry,) = outbox.pending()

@@ -40,7 +40,7 @@ def test_what_every_report_gets_is_listed_once_below_them() -> None:
         f"    mode: {RAW}",
         "    + project = demo",
         "    + jux:timestamp = 2026-12-01T00:00:00Z",
-        f"    + jux:source_file = {OWN_PATH}",
+        f"    + jux:source_file: {OWN_PATH}",
     ]
     assert text.count("+ project = demo") == 1
 
@@ -83,3 +83,16 @@ def test_a_shared_hostile_value_is_one_escaped_line() -> None:
     assert text.count("jux:tags") == 1
     assert not any(line.startswith("::") for line in text.splitlines())
     assert "\x1b" not in text
+
+
+def test_a_name_given_twice_is_shared_with_both_values() -> None:
+    twice = (("dup", "1"), ("dup", "2"))
+    text = render_text(summary(dry("a.xml", *twice), dry("b.xml", *twice)))
+    assert text.count("+ dup = 1") == 1 and text.count("+ dup = 2") == 1
+
+
+def test_a_value_that_reads_like_the_own_path_line_is_shown_as_a_value() -> None:
+    odd = ("jux:note", OWN_PATH)
+    lines = render_text(summary(dry("a.xml", odd), dry("b.xml", odd))).splitlines()
+    assert f"    + jux:note = {OWN_PATH}" in lines
+    assert f"    + jux:source_file: {OWN_PATH}" in lines

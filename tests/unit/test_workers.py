@@ -5,6 +5,7 @@ process runs threads (pytest-xdist), and forking it could copy a held lock."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -136,15 +137,13 @@ def test_each_child_runs_its_share_and_large_results_come_back_whole() -> None:
 
 
 @linux_only
-def test_what_a_child_wrote_before_it_died_is_kept() -> None:
-    # FLUSH_EVERY 0: each item is written as it is sent (the batching lets the last
-    # FLUSH_EVERY seconds of items wait; the caller takes those reports over)
+def test_what_a_child_sent_before_it_died_is_kept() -> None:
     result = run_script(
         """
         import json, os, signal
         from jux_submit import workers
         from jux_submit.workers import run_forked
-        workers.FLUSH_EVERY = 0
+        workers.FLUSH_EVERY = 3600  # not batched: written as sent, whatever the interval
         def body(index, flag, send):
             send(f"{index}-a")
             send(f"{index}-b")
@@ -162,7 +161,7 @@ def test_what_a_child_wrote_before_it_died_is_kept() -> None:
 
 
 @linux_only
-def test_items_not_written_yet_die_with_the_child_and_the_outcome_says_so() -> None:
+def test_batched_items_not_written_yet_die_with_the_child_and_the_outcome_says_so() -> None:
     result = run_script(
         """
         import json, os, signal
@@ -175,11 +174,33 @@ def test_items_not_written_yet_die_with_the_child_and_the_outcome_says_so() -> N
             if index == 1:
                 os.kill(os.getpid(), signal.SIGKILL)
             return "done"
-        out = run_forked(2, body)
+        out = run_forked(2, body, batched=True)
         print(json.dumps([[o.value, len(o.items), o.ended] for o in out]))
         """
     )
     assert result == [["done", 100, ""], [None, 0, "the worker process was killed by SIGKILL"]]
+
+
+@linux_only
+def test_a_child_that_fails_still_hands_back_what_it_sent_batched_or_not() -> None:
+    result = run_script(
+        """
+        import json
+        from jux_submit import workers
+        from jux_submit.workers import run_forked
+        workers.FLUSH_EVERY = 3600
+        def body(index, flag, send):
+            for n in range(3):
+                send(f"{index}-{n}")
+            if index == 1:
+                raise RuntimeError("boom")
+            return "done"
+        out = [run_forked(2, body, batched=b)[1] for b in (False, True)]
+        print(json.dumps([[o.value, list(o.items), o.ended] for o in out]))
+        """
+    )
+    failed = [None, ["1-0", "1-1", "1-2"], "the worker process exited with status 70"]
+    assert result == [failed, failed]
 
 
 @linux_only
@@ -395,5 +416,32 @@ def test_a_work_queue_grows_its_batches_to_fit_a_pipe() -> None:
             taken.append(batch)
         assert sum(len(b) for b in taken) == 200_000
         assert taken[-1] == range(199_992, 200_000)
+    finally:
+        queue.close()
+
+
+@linux_only
+def test_a_work_queue_sizes_its_batches_to_a_small_pipe(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past the user's pipe quota, Linux gives a new pipe a page: the queue must neither
+    block nor lose work (its batches grow)."""
+    import fcntl
+
+    from jux_submit import workers
+
+    real_pipe = os.pipe
+
+    def small_pipe() -> tuple[int, int]:
+        read, write = real_pipe()
+        fcntl.fcntl(write, fcntl.F_SETPIPE_SZ, 4096)
+        return read, write
+
+    monkeypatch.setattr(workers.os, "pipe", small_pipe)
+    queue = workers.WorkQueue(5000, 4)
+    try:
+        assert queue.batch == 5  # 1,000 batches of 4 bytes in 4 KiB
+        taken = []
+        while (batch := queue.take()) is not None:
+            taken.extend(batch)
+        assert taken == list(range(5000))
     finally:
         queue.close()

@@ -425,7 +425,12 @@ def _process_forked(
         settings.parallel // processes + (i < settings.parallel % processes)
         for i in range(processes)
     ]
-    queue = WorkQueue(len(files), DRY_RUN_BATCH) if delivery is None else None
+    queue: WorkQueue | None = None
+    if delivery is None:  # a dry run: reports taken as the workers go (sending: fixed shares)
+        try:
+            queue = WorkQueue(len(files), DRY_RUN_BATCH)
+        except OSError as exc:
+            log.debug("no work queue (%s): fixed shares", exc)
 
     def body(
         index: int, flag: StopFlag, send: Callable[[object], None]
@@ -439,8 +444,8 @@ def _process_forked(
 
         def work(numbers: Sequence[int], parallel: int) -> None:
             def done(i: int, result: FileResult) -> None:
+                send((numbers[i], result))  # first: a report marked is one on its way
                 reported.add(numbers[i])
-                send((numbers[i], result))
 
             results = _process_here([files[n] for n in numbers], own, flag, parallel, done=done)
             rest.extend(
@@ -461,7 +466,12 @@ def _process_forked(
         delivery.breaker.share()
     log.debug("the reports go to %d worker processes", processes)
     try:
-        outcomes = run_forked(processes, body, stop=stop if delivery is not None else None)
+        outcomes = run_forked(
+            processes,
+            body,
+            stop=stop if delivery is not None else None,
+            batched=queue is not None,  # a dry run's lost items are simply done again
+        )
     finally:
         if queue is not None:
             queue.close()

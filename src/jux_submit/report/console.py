@@ -36,7 +36,7 @@ def render_file_line(result: FileResult, *, verbose: bool = False) -> str:
 
 
 #: a property's value, in a dry run's shared lines, when it is each report's own path
-OWN_PATH = "(the report's own path)"
+OWN_PATH = "each report's own path"
 
 
 class _Shared:
@@ -54,13 +54,11 @@ class _Shared:
                 self.properties.append((name, value))
             elif value == first.path and all((name, r.path) in r.properties_added for r in results):
                 self.properties.append((name, OWN_PATH))
-        self._values = {n: v for n, v in self.properties}
+        self._values = {(n, v) for n, v in self.properties if v is not OWN_PATH}
+        self._own_path = {n for n, v in self.properties if v is OWN_PATH}
 
     def covers(self, result: FileResult, name: str, value: str) -> bool:
-        shared = self._values.get(name)
-        return shared is not None and (
-            shared == value or (shared is OWN_PATH and value == result.path)
-        )
+        return (name, value) in self._values or (name in self._own_path and value == result.path)
 
     def lines(self, count: int) -> list[str]:
         if self.mode_reason is None and not self.properties:
@@ -70,7 +68,10 @@ class _Shared:
             lines.append(f"    mode: {esc(self.mode_reason)}")
         for name, value in self.properties:
             shown = value if len(value) <= 120 else value[:117] + "..."
-            lines.append(f"    + {esc(name)} = {shown if value is OWN_PATH else esc(shown)}")
+            if value is OWN_PATH:  # not "= value": no value a report carries looks like it
+                lines.append(f"    + {esc(name)}: {OWN_PATH}")
+            else:
+                lines.append(f"    + {esc(name)} = {esc(shown)}")
         return lines
 
 
