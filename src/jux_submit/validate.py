@@ -10,7 +10,7 @@ from __future__ import annotations
 import codecs
 import dataclasses
 import io
-from typing import Any
+from typing import Any, TypedDict
 
 from lxml import etree
 
@@ -121,6 +121,30 @@ class _DenyResolver(etree.Resolver):
         return self.resolve_string("", context, base_url=None)
 
 
+#: the guards of every parse (``make_parser``, ``hardened_iterparse``): no entity resolved, no
+#: DTD loaded or validated, no network, comments and processing instructions dropped, no ID
+#: table
+class _Guards(TypedDict):
+    resolve_entities: bool
+    no_network: bool
+    load_dtd: bool
+    dtd_validation: bool
+    remove_comments: bool
+    remove_pis: bool
+    collect_ids: bool
+
+
+_HARDENED = _Guards(
+    resolve_entities=False,
+    no_network=True,
+    load_dtd=False,
+    dtd_validation=False,
+    remove_comments=True,
+    remove_pis=True,
+    collect_ids=False,
+)
+
+
 def hardened_iterparse(
     source: Any,
     *,
@@ -130,34 +154,14 @@ def hardened_iterparse(
 ) -> etree.iterparse:
     """``etree.iterparse`` with the same guards as ``make_parser``: no entities, no DTD, no
     network, every resolver refused."""
-    parsed = etree.iterparse(
-        source,
-        events=events,
-        tag=tag,
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        huge_tree=huge_tree,
-        remove_comments=True,
-        remove_pis=True,
-        collect_ids=False,
-    )
+    parsed = etree.iterparse(source, events=events, tag=tag, huge_tree=huge_tree, **_HARDENED)
     parsed.resolvers.add(_DenyResolver())
     return parsed
 
 
 def make_parser(*, huge_tree: bool = False) -> etree.XMLParser:
     """An lxml parser that resolves no entities, loads no DTD and touches no network."""
-    parser = etree.XMLParser(
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        dtd_validation=False,
-        huge_tree=huge_tree,
-        remove_comments=True,
-        remove_pis=True,
-        collect_ids=False,
-    )
+    parser = etree.XMLParser(huge_tree=huge_tree, **_HARDENED)
     parser.resolvers.add(_DenyResolver())
     return parser
 
