@@ -242,10 +242,9 @@ def run_forked(
     others each in a child process; see the module docstring. ``send(item)`` hands an item
     back at once (a child that dies later has still reported it), or with ``batched`` within
     ``FLUSH_EVERY`` (items a dead child had not written yet are lost: for work that can
-    simply be done again). ``stop`` (this process's
-    flag, set by its signal handler) is what ``body(0, ...)`` gets, and is passed on to the
-    children's flags while they run. An exception from ``body(0, ...)`` ends the children
-    and propagates."""
+    simply be done again). ``stop`` (this process's flag, set by its signal handler) is what
+    ``body(0, ...)`` gets, and is passed on to the children's flags while they run. An
+    exception from ``body(0, ...)`` ends the children and propagates."""
     import gc
 
     from jux_submit.interrupt import StopFlag
@@ -271,7 +270,6 @@ def run_forked(
             os.close(results_w)
             os.close(control_r)
             children.append(_Child(pid, results_r, control_w, bytearray()))
-        gc.unfreeze()  # the children have their own copy of the collector's state
         collector = threading.Thread(
             target=_collect, args=(children, stop), name="jux-workers", daemon=True
         )
@@ -287,7 +285,7 @@ def run_forked(
         finally:
             collector.join()
     finally:
-        gc.unfreeze()
+        gc.unfreeze()  # what was frozen for the children is this process's to collect again
         for child in children:
             for fd in (child.results, child.control):
                 with contextlib.suppress(OSError):
