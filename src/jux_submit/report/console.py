@@ -67,12 +67,16 @@ class _Shared:
         if self.mode_reason:
             lines.append(f"    mode: {esc(self.mode_reason)}")
         for name, value in self.properties:
-            shown = value if len(value) <= 120 else value[:117] + "..."
             if value is OWN_PATH:  # not "= value": no value a report carries looks like it
                 lines.append(f"    + {esc(name)}: {OWN_PATH}")
             else:
-                lines.append(f"    + {esc(name)} = {esc(shown)}")
+                lines.append(_property_line(name, value))
         return lines
+
+
+def _property_line(name: str, value: str) -> str:
+    shown = value if len(value) <= 120 else value[:117] + "..."
+    return f"    + {esc(name)} = {esc(shown)}"
 
 
 def _file_lines(result: FileResult, *, verbose: bool, shared: _Shared | None = None) -> list[str]:
@@ -108,8 +112,7 @@ def _file_lines(result: FileResult, *, verbose: bool, shared: _Shared | None = N
         for name, value in result.properties_added:
             if shared is not None and shared.covers(result, name, value):
                 continue
-            shown = value if len(value) <= 120 else value[:117] + "..."
-            lines.append(f"    + {esc(name)} = {esc(shown)}")
+            lines.append(_property_line(name, value))
         for entry, size in result.entries:
             lines.append(f"    {esc(entry)}  {size:,} bytes")
     return lines
